@@ -1,0 +1,1 @@
+"""Transforms: obligations applied to disclosed fields."""
