@@ -1,0 +1,81 @@
+"""A validated, compiled policy bundle: what plans are built from.
+
+Produced only by :func:`veil.validate.compile_bundle`; if it exists, every
+cross-reference in it has been checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .conditions import Dnf
+from .decision import Outcome
+from .loader import Located
+from .model import AttributeDecl, FieldDecl, PolicyTest, Rule, Vocabulary
+from .transforms.base import FieldType
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    path: str
+    type: FieldType
+    #: the type transforms see: the item type for a list of scalars, else ``type``
+    value_type: FieldType
+    tags: frozenset[str]
+    nullable: bool = True
+    declared: bool = True  # False for containers implied by a child path
+
+    @property
+    def is_container(self) -> bool:
+        return self.type == FieldType.OBJECT or (
+            self.type == FieldType.LIST and self.value_type in (FieldType.OBJECT, FieldType.LIST)
+        )
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    record_id: tuple[str, ...]
+    data_subject: tuple[str, ...]
+    fields: dict[str, FieldInfo]  # in declaration order, implied containers first
+
+    @property
+    def is_flat(self) -> bool:
+        return all("." not in p and not f.is_container for p, f in self.fields.items())
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    order: int
+    src: Located
+    when: dict[str, Dnf]
+    outcome: Outcome | None  # None for row rules (then: exclude)
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+
+@dataclass(frozen=True)
+class Bundle:
+    name: str
+    version: str
+    root: Path
+    description: str
+    vocabulary: Vocabulary
+    subject_attributes: dict[str, AttributeDecl]
+    context_attributes: dict[str, AttributeDecl]
+    datasets: dict[str, DatasetInfo]
+    rules: tuple[CompiledRule, ...]
+    tests: tuple[PolicyTest, ...] = ()
+    test_src: tuple[Located, ...] = field(default_factory=tuple)
+
+    @property
+    def short_version(self) -> str:
+        return self.version.split(":", 1)[-1][:12]
+
+
+__all__ = ["Bundle", "CompiledRule", "DatasetInfo", "FieldDecl", "FieldInfo"]

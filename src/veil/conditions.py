@@ -1,0 +1,186 @@
+"""py-abac's rule language, parsed once and evaluated without shared mutable state.
+
+A rule's ``when`` holds, per access-control element (subject, action, context,
+resource), either a mapping ``{selector: condition}`` (implicit AND) or a list of such
+mappings (implicit OR), exactly as in py-abac. veil parses each condition with py-abac's
+own schema and evaluates it with py-abac's own comparison code, but:
+
+* selectors are restricted to dotted paths (``$.role``, ``$.record.consent``) so the
+  planner knows statically what each clause reads;
+* a clause is *dynamic* when it reads the record (``resource $.record...``, directly or
+  through an attribute condition); everything else is decided once per request;
+* evaluation goes through :func:`evaluate`, which never writes to condition objects
+  (py-abac's attribute conditions store the compared value on ``self``, a data race
+  once plans are shared between threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from marshmallow import ValidationError
+from py_abac.policy.conditions.attribute.base import AttributeCondition
+from py_abac.policy.conditions.logic.all_of import AllOf
+from py_abac.policy.conditions.logic.any_of import AnyOf
+from py_abac.policy.conditions.logic.not_ import Not
+from py_abac.policy.conditions.schema import ConditionSchema
+
+from .paths import PathSyntaxError, get_dotted, parse_selector
+
+ACES = ("subject", "action", "context", "resource")
+KNOWN_CONDITIONS = tuple(sorted(ConditionSchema.type_schemas))
+
+
+@dataclass(frozen=True)
+class Clause:
+    """``selector: condition`` on one access-control element."""
+
+    ace: str
+    selector: str
+    keys: tuple[str, ...]
+    condition: Any  # a py-abac condition object
+    dynamic: bool
+
+
+#: OR of ANDs of clauses; ``((),)`` is "always true", ``()`` is "never".
+Dnf = tuple[tuple[Clause, ...], ...]
+ALWAYS: Dnf = ((),)
+
+
+class ConditionSyntaxError(ValueError):
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _reads_record(cond: Any) -> bool:
+    if isinstance(cond, AttributeCondition):
+        return cond.ace == "resource" and cond.path.startswith("$.record")
+    if isinstance(cond, AllOf | AnyOf):
+        return any(_reads_record(c) for c in cond.values)
+    if isinstance(cond, Not):
+        return _reads_record(cond.value)
+    return False
+
+
+def attribute_refs(cond: Any) -> list[tuple[str, str]]:
+    """(ace, selector) pairs that attribute conditions inside ``cond`` compare against."""
+    if isinstance(cond, AttributeCondition):
+        return [(cond.ace, cond.path)]
+    if isinstance(cond, AllOf | AnyOf):
+        return [r for c in cond.values for r in attribute_refs(c)]
+    if isinstance(cond, Not):
+        return attribute_refs(cond.value)
+    return []
+
+
+def parse_condition(raw: Any) -> Any:
+    if not isinstance(raw, Mapping) or "condition" not in raw:
+        raise ConditionSyntaxError(
+            "a condition must be a mapping with a 'condition' key",
+            hint="e.g. {condition: Equals, value: clinician}",
+        )
+    name = raw["condition"]
+    if name not in ConditionSchema.type_schemas:
+        raise ConditionSyntaxError(
+            f"unknown condition '{name}'", hint=f"known conditions: {', '.join(KNOWN_CONDITIONS)}"
+        )
+    try:
+        cond = ConditionSchema().load(dict(raw))
+    except ValidationError as err:
+        raise ConditionSyntaxError(
+            f"malformed {name} condition: {_flatten(err.messages)}",
+            hint="see py-abac's condition reference for the parameters of each condition",
+        ) from None
+    for ace, selector in attribute_refs(cond):
+        parse_selector(selector)
+        if ace not in ACES:
+            raise ConditionSyntaxError(f"unknown access-control element '{ace}'")
+    return cond
+
+
+def _flatten(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in messages.items())
+    if isinstance(messages, list):
+        return ", ".join(_flatten(m) for m in messages)
+    return str(messages)
+
+
+def parse_ace(ace: str, raw: Any) -> Dnf:
+    """Parse one element's conditions into DNF. Raises ConditionSyntaxError/PathSyntaxError."""
+    conjuncts = raw if isinstance(raw, list) else [raw]
+    if isinstance(raw, list) and not raw:
+        raise ConditionSyntaxError(
+            f"'{ace}' is an empty list (an OR of nothing never matches)",
+            hint="remove it, or give at least one mapping",
+        )
+    out = []
+    for conj in conjuncts:
+        clauses = []
+        for selector, cond_raw in conj.items():
+            keys = parse_selector(selector)
+            cond = parse_condition(cond_raw)
+            dynamic = (ace == "resource" and keys[0] == "record") or _reads_record(cond)
+            clauses.append(Clause(ace, selector, keys, cond, dynamic))
+        out.append(tuple(clauses))
+    return tuple(out)
+
+
+class Context:
+    """The minimal EvaluationContext py-abac conditions need, over plain dicts."""
+
+    __slots__ = ("_elements", "ace", "attribute_path", "_value")
+
+    def __init__(self, elements: Mapping[str, Mapping[str, Any]]) -> None:
+        self._elements = elements
+        self.ace = ""
+        self.attribute_path = ""
+        self._value: Any = None
+
+    @property
+    def attribute_value(self) -> Any:
+        return self._value
+
+    def get_attribute_value(self, ace: str, path: str) -> Any:
+        try:
+            keys = parse_selector(path)
+        except PathSyntaxError:
+            return None
+        return get_dotted(self._elements.get(ace, {}), keys)
+
+    def focus(self, clause: Clause) -> None:
+        self.ace = clause.ace
+        self.attribute_path = clause.selector
+        self._value = get_dotted(self._elements.get(clause.ace, {}), clause.keys)
+
+
+def evaluate(cond: Any, ctx: Context) -> bool:
+    """Evaluate a py-abac condition against the focused value; never mutates ``cond``."""
+    if isinstance(cond, AllOf):
+        return all(evaluate(c, ctx) for c in cond.values)
+    if isinstance(cond, AnyOf):
+        return any(evaluate(c, ctx) for c in cond.values)
+    if isinstance(cond, Not):
+        return not evaluate(cond.value, ctx)
+    if isinstance(cond, AttributeCondition):
+        bound = SimpleNamespace(
+            ace=cond.ace, path=cond.path, value=ctx.get_attribute_value(cond.ace, cond.path)
+        )
+        return bool(type(cond)._is_satisfied(bound, ctx.attribute_value))
+    return bool(cond.is_satisfied(ctx))
+
+
+def holds(clauses: tuple[Clause, ...], ctx: Context) -> bool:
+    for clause in clauses:
+        ctx.focus(clause)
+        if not evaluate(clause.condition, ctx):
+            return False
+    return True
+
+
+def holds_dnf(dnf: Dnf, ctx: Context) -> bool:
+    return any(holds(conj, ctx) for conj in dnf)

@@ -1,0 +1,182 @@
+"""The façade every interface uses: plan, explain, sanitize, with the ledger in the loop.
+
+Contract of :class:`Job` (one sanitize call): records go in through :meth:`Job.apply`;
+nothing is disclosed until :meth:`Job.commit` has made the ledger event durable. Callers
+that stream must hold output back (spool it) until ``commit`` returns; if ``commit``
+raises, the output must be discarded. :meth:`Veil.sanitize` does this for in-memory use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .bundle import Bundle
+from .conditions import ConditionSyntaxError
+from .engines.record import Executor, RecordError
+from .errors import AccessDenied, InputError, LedgerError, VeilError
+from .explain import Explanation, explain
+from .keys import Keyring
+from .ledger.base import Ledger, StoredEvent
+from .ledger.events import BreakGlass, Event, FieldDisclosure, RecordCounts, Requester
+from .plan import Plan, PlanCache, build_plan
+from .request import Request
+
+log = logging.getLogger("veil")
+
+
+@dataclass(frozen=True)
+class Result:
+    records: list[dict[str, Any]]
+    event: StoredEvent
+
+
+class Job:
+    """Applies one plan to a stream of records and records one ledger event at the end."""
+
+    def __init__(self, veil: Veil, plan: Plan) -> None:
+        self.veil = veil
+        self.plan = plan
+        self.executor = Executor(plan, veil.keys)
+        self.read = 0
+        self.returned = 0
+        self.filtered = 0
+        self.subjects: set[str] = set()
+        self.excluded_by: dict[str, int] = {}
+        self.committed: StoredEvent | None = None
+
+    def apply(self, record: Any, line: int | None = None) -> dict[str, Any] | None:
+        """Sanitize one record; None if a row rule filtered it out."""
+        if self.committed is not None:
+            raise VeilError("this job is already committed; start a new one")
+        if type(record) is not dict:
+            raise InputError(f"a record must be a JSON object, got {type(record).__name__}",
+                             line=line)
+        ex = self.executor
+        subject = ex.data_subject_of(record)
+        if subject is None:
+            path = ".".join(self.plan.dataset.data_subject)
+            raise InputError(f"record has no data-subject id at '{path}'", line=line,
+                             hint="every record must say whose data it is (a string or integer)")
+        self.read += 1
+        try:
+            mask = ex.mask_of(record)
+        except (TypeError, ValueError, ConditionSyntaxError):
+            raise InputError("a row-dependent rule could not evaluate this record",
+                             line=line, hint="check the types of the fields rules read") from None
+        rule = ex.excluded_by(record, mask)
+        if rule is not None:
+            self.filtered += 1
+            self.excluded_by[rule] = self.excluded_by.get(rule, 0) + 1
+            return None
+        try:
+            out = ex.apply(record, subject, mask)
+        except RecordError as exc:
+            raise InputError(str(exc), line=line,
+                             hint=f"see the declared fields of dataset '{self.plan.dataset.name}'"
+                             ) from None
+        self.returned += 1
+        self.subjects.add(subject)
+        return out
+
+    def event(self) -> Event:
+        req = self.plan.request
+        counts = self.executor.outcome_counts()
+        base = self.plan.decide(0)
+        fields = {
+            path: FieldDisclosure(
+                outcomes=c,
+                rules=sorted(self.executor.rules_used.get(path, set()) or set(base[path].rules)),
+                treatment=base[path].outcome.describe(),
+            )
+            for path, c in counts.items()
+            if c
+        }
+        bg = sorted(self.executor.break_glass_rules)
+        return Event(
+            requester=Requester(id=req.subject_id, attributes=req.subject),
+            recipient=req.effective_recipient,
+            purpose=req.purpose,
+            action=req.action,
+            dataset=self.plan.dataset.name,
+            bundle=self.plan.bundle,
+            bundle_version=self.plan.bundle_version,
+            context=req.context,
+            fields=fields,
+            undeclared=dict(self.executor.undeclared),
+            records=RecordCounts(read=self.read, returned=self.returned, filtered=self.filtered),
+            break_glass=BreakGlass(used=bool(bg), reason=req.reason if bg else None, rules=bg),
+            key_fingerprints=dict(self.executor.key_fingerprints),
+            data_subjects=sorted(self.subjects),
+        )
+
+    def commit(self) -> StoredEvent:
+        """Make the disclosure event durable. If this raises, disclose nothing."""
+        if self.committed is not None:
+            return self.committed
+        self.committed = self.veil.append(self.event())
+        return self.committed
+
+
+class Veil:
+    """A loaded bundle, a ledger and a keyring: everything a disclosure needs."""
+
+    def __init__(self, bundle: Bundle, ledger: Ledger, keys: Keyring | None = None,
+                 *, plan_cache: int = 256) -> None:
+        self.bundle = bundle
+        self.ledger = ledger
+        self.keys = keys if keys is not None else Keyring.from_environment()
+        self.plans = PlanCache(plan_cache)
+
+    def plan(self, request: Request) -> Plan:
+        return self.plans.get(self.bundle, request)
+
+    def explain(self, request: Request) -> Explanation:
+        return explain(build_plan(self.bundle, request))
+
+    def start(self, request: Request) -> Job:
+        """Plan the request (refusals are logged and raised) and bind it to keys."""
+        try:
+            plan = self.plan(request)
+        except AccessDenied as exc:
+            self._log_refusal(request, exc)
+            raise
+        return Job(self, plan)
+
+    def sanitize(self, request: Request, records: Iterable[Any]) -> Result:
+        job = self.start(request)
+        out = []
+        for i, rec in enumerate(records, 1):
+            r = job.apply(rec, line=i)
+            if r is not None:
+                out.append(r)
+        return Result(out, job.commit())
+
+    def append(self, event: Event) -> StoredEvent:
+        try:
+            return self.ledger.append(event)
+        except LedgerError:
+            raise
+        except Exception as exc:  # a backend bug must still fail closed
+            raise LedgerError(f"the ledger could not record the event ({type(exc).__name__})",
+                              hint="nothing was disclosed; check the ledger and retry") from None
+
+    def _log_refusal(self, request: Request, exc: AccessDenied) -> None:
+        event = Event(
+            kind="refusal",
+            requester=Requester(id=request.subject_id, attributes=request.subject),
+            recipient=request.effective_recipient,
+            purpose=request.purpose,
+            action=request.action,
+            dataset=request.dataset,
+            bundle=self.bundle.name,
+            bundle_version=self.bundle.version,
+            context=request.context,
+            reason=exc.message,
+        )
+        try:
+            self.ledger.append(event)
+        except Exception:  # the refusal stands even if it cannot be logged
+            log.warning("could not record a refusal in the ledger")

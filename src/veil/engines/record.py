@@ -1,0 +1,338 @@
+"""The record engine: applies a plan to JSON-like dicts (flat or nested).
+
+An :class:`Executor` binds a plan to keys once (every transform op is built before the
+first record is read, so a missing key fails before any output) and turns each
+decision table into a tree of nodes. Per record it evaluates the plan's residual
+predicates (once each), picks the table, then walks the record: one dict lookup and
+one branch per value. Values leave only through a node whose decision discloses them.
+
+Output keeps the input's key order. Undeclared keys are dropped and counted. A value of
+the wrong type is an error (:class:`RecordError`); a value a transform cannot handle is
+withheld and counted (the obligation could not be met, so nothing is disclosed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from .. import transforms
+from ..bundle import FieldInfo
+from ..conditions import Context, holds_dnf
+from ..decision import Decision
+from ..keys import Keyring
+from ..paths import get_dotted
+from ..plan import Plan
+from ..transforms.base import BindContext, CannotApply, FieldType, Op
+
+LEAF, OBJECT, LIST_OF_OBJECTS, LIST_OF_SCALARS = 0, 1, 2, 3
+CLEAR, REDACT, APPLY, NULL = 0, 1, 2, 3
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+
+
+class RecordError(ValueError):
+    """A record does not match its dataset's declared types. Never holds a value."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"field '{path}': {problem}")
+        self.path = path
+
+
+def _is_date(v: Any) -> bool:
+    if type(v) is not str or len(v) != 10:
+        return False
+    try:
+        date.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_datetime(v: Any) -> bool:
+    if type(v) is not str:
+        return False
+    try:
+        datetime.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+CHECKS: dict[FieldType, Callable[[Any], bool]] = {
+    FieldType.STRING: lambda v: type(v) is str,
+    FieldType.INTEGER: lambda v: type(v) is int,
+    FieldType.NUMBER: lambda v: type(v) is int or type(v) is float,
+    FieldType.BOOLEAN: lambda v: type(v) is bool,
+    FieldType.DATE: _is_date,
+    FieldType.DATETIME: _is_datetime,
+    FieldType.OBJECT: lambda v: type(v) is dict,
+    FieldType.LIST: lambda v: type(v) is list,
+}
+
+
+class Node:
+    __slots__ = ("action", "check", "children", "counter", "item", "kind", "nullable", "op",
+                 "path")
+
+    def __init__(self, path: str, kind: int, nullable: bool, check: Callable[[Any], bool]) -> None:
+        self.path = path
+        self.kind = kind
+        self.nullable = nullable
+        self.check = check
+        self.action = CLEAR
+        self.op: Op | None = None
+        self.counter = -1
+        self.children: dict[str, Node] = {}
+        self.item: Callable[[Any], bool] | None = None
+
+
+class Table:
+    """One decision table as a node tree, with its cell counters."""
+
+    def __init__(self, root: dict[str, Node], labels: list[tuple[str, str]]) -> None:
+        self.root = root
+        self.labels = labels  # counter index -> (field path, outcome label)
+        self.cells = [0] * len(labels)
+        self.withheld = [0] * len(labels)
+        self.records = 0
+
+
+def _kind(f: FieldInfo) -> int:
+    if f.type == FieldType.OBJECT:
+        return OBJECT
+    if f.type == FieldType.LIST:
+        return LIST_OF_OBJECTS if f.value_type == FieldType.OBJECT else LIST_OF_SCALARS
+    return LEAF
+
+
+def _key(path: str) -> str:
+    last = path.rsplit(".", 1)[-1]
+    return last[:-3] if last.endswith("[*]") else last
+
+
+class Executor:
+    """A plan bound to keys; holds the per-table node trees. Not shared across threads."""
+
+    def __init__(self, plan: Plan, keys: Keyring) -> None:
+        self.plan = plan
+        self.keys = keys
+        self._ops: dict[tuple[str, str], Op] = {}
+        self._tables: dict[int, Table] = {}
+        self.undeclared: Counter[str] = Counter()
+        self.key_fingerprints: dict[str, str] = {}
+        self.break_glass_rules: set[str] = set()
+        self.rules_used: dict[str, set[str]] = {}
+        self._elements = dict(plan.elements)
+        self._bind_all()
+        self.table(0)
+
+    # -- compile-time -------------------------------------------------------------
+    def _bind_all(self) -> None:
+        """Bind every op any table could need, so missing keys fail before any record."""
+        outcomes = {
+            (path, m.outcome)
+            for path, fr in self.plan.fields.items()
+            for m in [*fr.static, *(m for _, m in fr.dynamic)]
+            if m.outcome.verdict == "transform" and not fr.info.is_container
+        }
+        for path, outcome in sorted(outcomes, key=lambda po: (po[0], po[1].describe())):
+            self._op(path, outcome.describe(), outcome)
+
+    def _op(self, path: str, desc: str, outcome: Any) -> Op:
+        op = self._ops.get((path, desc))
+        if op is None:
+            spec = transforms.get(outcome.transform)
+            info = self.plan.fields[path].info
+            ctx = BindContext(self.plan.dataset.name, path, info.value_type,
+                              self.plan.request.effective_recipient, self.keys)
+            for name in spec.keys_of(outcome.params):
+                self.key_fingerprints[name] = self.keys.fingerprint(name)
+            op = spec.bind(outcome.params, ctx)
+            self._ops[(path, desc)] = op
+        return op
+
+    def table(self, mask: int) -> Table:
+        t = self._tables.get(mask)
+        if t is None:
+            t = self._build(self.plan.decide(mask))
+            self._tables[mask] = t
+        return t
+
+    def _build(self, decisions: dict[str, Decision]) -> Table:
+        labels: list[tuple[str, str]] = []
+        nodes: dict[str, Node] = {}
+        for path, fr in self.plan.fields.items():
+            info = fr.info
+            d = decisions[path]
+            kind = _kind(info)
+            node = Node(path, kind, info.nullable, CHECKS[info.type])
+            if kind == LIST_OF_SCALARS:
+                node.item = CHECKS[info.value_type]
+            if info.is_container:
+                node.action = REDACT if (d.rules and not d.outcome.discloses) else CLEAR
+            else:
+                v = d.outcome.verdict
+                node.action = {"allow": CLEAR, "redact": REDACT, "deny": REDACT}.get(v, APPLY)
+                if node.action == APPLY:
+                    node.op = self._op(path, d.outcome.describe(), d.outcome)
+                node.counter = len(labels)
+                labels.append((path, d.outcome.label))
+                if d.outcome.discloses:
+                    self.rules_used.setdefault(path, set()).update(d.rules)
+                self.break_glass_rules.update(d.break_glass)
+            nodes[path] = node
+        root: dict[str, Node] = {}
+        for path, node in nodes.items():
+            par = self._parent(path)
+            (root if par is None else nodes[par].children)[_key(path)] = node
+        # A container nobody may see anything inside of is omitted as a whole.
+        for path in sorted(nodes, key=lambda p: -p.count(".")):
+            node = nodes[path]
+            if node.kind in (OBJECT, LIST_OF_OBJECTS) and node.action == CLEAR and not any(
+                c.action != REDACT for c in node.children.values()
+            ):
+                node.action = REDACT
+        return Table(root, labels)
+
+    @staticmethod
+    def _parent(path: str) -> str | None:
+        if "." not in path:
+            return None
+        head = path.rsplit(".", 1)[0]
+        return head[:-3] if head.endswith("[*]") else head
+
+    # -- per record ---------------------------------------------------------------
+    def excluded_by(self, record: dict[str, Any], mask: int) -> str | None:
+        for rule_id, idx in self.plan.row_filters:
+            if idx is None or mask >> idx & 1:
+                return rule_id
+        return None
+
+    def mask_of(self, record: dict[str, Any]) -> int:
+        preds = self.plan.predicates
+        if not preds:
+            return 0
+        ctx = Context({**self._elements,
+                       "resource": {"dataset": self.plan.dataset.name, "record": record}})
+        mask = 0
+        for i, dnf in enumerate(preds):
+            if holds_dnf(dnf, ctx):
+                mask |= 1 << i
+        return mask
+
+    def apply(self, record: dict[str, Any], subject: str | None, mask: int) -> dict[str, Any]:
+        t = self.table(mask)
+        t.records += 1
+        return self._object(t, t.root, record, subject, "")
+
+    def _object(self, t: Table, nodes: dict[str, Node], src: dict[str, Any],
+                subject: str | None, prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        cells = t.cells
+        for key, value in src.items():
+            node = nodes.get(key)
+            if node is None:
+                name = key if type(key) is str and _SAFE_NAME.match(key) else "<unnamed>"
+                self.undeclared[prefix + name] += 1
+                continue
+            if value is None:
+                if not node.nullable:
+                    raise RecordError(node.path, "null is not allowed")
+                if node.action != REDACT:
+                    out[key] = None
+                continue
+            if not node.check(value):
+                raise RecordError(node.path, f"expected {_type_name(node)}, "
+                                  f"got {type(value).__name__}")
+            kind = node.kind
+            if kind == LEAF:
+                action = node.action
+                if action == CLEAR:
+                    out[key] = value
+                elif action == APPLY:
+                    try:
+                        out[key] = node.op(value, subject)  # type: ignore[misc]
+                    except CannotApply:
+                        t.withheld[node.counter] += 1
+                        continue
+                cells[node.counter] += 1
+            elif node.action == REDACT:
+                if kind == LIST_OF_SCALARS:
+                    cells[node.counter] += len(value)
+                continue
+            elif kind == OBJECT:
+                out[key] = self._object(t, node.children, value, subject, node.path + ".")
+            elif kind == LIST_OF_OBJECTS:
+                items = []
+                for item in value:
+                    if type(item) is not dict:
+                        raise RecordError(node.path, f"expected a list of objects, "
+                                          f"got an item of type {type(item).__name__}")
+                    items.append(self._object(t, node.children, item, subject,
+                                              node.path + "[*]."))
+                out[key] = items
+            else:
+                out[key] = self._scalars(t, node, value, subject)
+        return out
+
+    def _scalars(self, t: Table, node: Node, values: list[Any], subject: str | None) -> Any:
+        check = node.item
+        assert check is not None
+        for v in values:
+            if v is not None and not check(v):
+                raise RecordError(node.path, f"list item: expected "
+                                  f"{self.plan.fields[node.path].info.value_type.value}, "
+                                  f"got {type(v).__name__}")
+        t.cells[node.counter] += len(values)
+        if node.action == CLEAR:
+            return list(values)
+        out = []
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            try:
+                out.append(node.op(v, subject))  # type: ignore[misc]
+            except CannotApply:
+                t.withheld[node.counter] += 1
+                t.cells[node.counter] -= 1
+        return out
+
+    # -- results ------------------------------------------------------------------
+    def outcome_counts(self) -> dict[str, dict[str, int]]:
+        """field path -> outcome label -> number of values, over every table used."""
+        out: dict[str, dict[str, int]] = {}
+        for t in self._tables.values():
+            for i, (path, label) in enumerate(t.labels):
+                counts = out.setdefault(path, {})
+                if t.cells[i]:
+                    counts[label] = counts.get(label, 0) + t.cells[i]
+                if t.withheld[i]:
+                    counts["withheld"] = counts.get("withheld", 0) + t.withheld[i]
+        return out
+
+    def data_subject_of(self, record: dict[str, Any]) -> str | None:
+        v = get_dotted(record, self.plan.dataset.data_subject)
+        if v is None or isinstance(v, bool) or not isinstance(v, str | int):
+            return None
+        return str(v)
+
+
+def _type_name(node: Node) -> str:
+    return {
+        LEAF: "a scalar of the declared type",
+        OBJECT: "an object",
+        LIST_OF_OBJECTS: "a list",
+        LIST_OF_SCALARS: "a list",
+    }[node.kind] if node.kind != LEAF else _leaf_name(node)
+
+
+def _leaf_name(node: Node) -> str:
+    for ftype, check in CHECKS.items():
+        if check is node.check:
+            return ftype.value + (" (ISO 8601)" if ftype in (FieldType.DATE, FieldType.DATETIME)
+                                  else "")
+    return "the declared type"

@@ -1,0 +1,156 @@
+"""The policy bundle as data: what a YAML file under ``policies/`` may say.
+
+These models check shape only (types, required keys, no unknown keys). Cross-references
+(tags, field paths, purposes, transform parameters, conditions) are checked by
+:mod:`veil.validate`, which sees the whole bundle and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .transforms.base import FieldType
+
+Verdict = Literal["allow", "redact", "deny", "exclude"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AttributeDecl(Strict):
+    """A declared subject or context attribute: rules may only read declared ones."""
+
+    type: Literal["string", "integer", "number", "boolean", "list"] = "string"
+    values: list[Any] | None = None  # allowed values, when the attribute is an enumeration
+    description: str = ""
+
+
+class FieldDecl(Strict):
+    type: FieldType
+    items: FieldType | None = None  # item type of a list of scalars
+    tags: list[str] = Field(default_factory=list)
+    nullable: bool = True
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _items_only_for_lists(self) -> FieldDecl:
+        if self.items is not None and self.type != FieldType.LIST:
+            raise ValueError("'items' is only allowed on fields of type list")
+        if self.items in (FieldType.LIST, FieldType.OBJECT):
+            raise ValueError(
+                "'items' must be a scalar type; declare nested objects as 'parent[*].child'"
+            )
+        return self
+
+
+class Dataset(Strict):
+    description: str = ""
+    record_id: str
+    data_subject: str
+    fields: dict[str, FieldDecl]
+
+
+class Target(Strict):
+    """Which fields a rule is about. All given parts must hold (fields/tags: any of)."""
+
+    datasets: list[str] | None = None
+    fields: list[str] | None = None  # glob patterns over field paths
+    tags: list[str] | None = None
+    types: list[FieldType] | None = None
+
+
+ConditionMap = dict[str, dict[str, Any]]
+
+
+class When(Strict):
+    """py-abac rule language: a mapping is an implicit AND, a list of mappings an OR."""
+
+    subject: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    action: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    context: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    resource: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+
+
+class TransformThen(Strict):
+    transform: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Rule(Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    description: str = ""
+    target: Target = Field(default_factory=Target)
+    when: When = Field(default_factory=When)
+    then: Verdict | TransformThen
+    exception: bool = False
+    priority: int = Field(default=0, ge=0)
+    break_glass: bool = False
+
+    @model_validator(mode="after")
+    def _break_glass_is_exception(self) -> Rule:
+        if self.break_glass and not self.exception:
+            raise ValueError("a break_glass rule must also set 'exception: true'")
+        return self
+
+    @property
+    def is_row_rule(self) -> bool:
+        return self.then == "exclude"
+
+
+class TestRequest(Strict):
+    subject_id: str
+    subject: dict[str, Any] = Field(default_factory=dict)
+    purpose: str
+    dataset: str
+    action: str = "read"
+    recipient: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+
+
+class TestExpect(Strict):
+    outcomes: dict[str, str] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    absent: list[str] = Field(default_factory=list)
+    excluded: bool | None = None
+    denied: bool | None = None
+
+
+class PolicyTest(Strict):
+    name: str
+    request: TestRequest
+    record: dict[str, Any] | None = None
+    expect: TestExpect
+
+
+class BundleMeta(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+
+
+class Vocabulary(Strict):
+    tags: dict[str, str] = Field(default_factory=dict)  # tag -> meaning
+    purposes: dict[str, str] = Field(default_factory=dict)  # purpose code -> meaning
+    actions: list[str] = Field(default_factory=lambda: ["read"])
+
+
+class BundleFile(Strict):
+    """One YAML file of a bundle; a bundle is the union of its files."""
+
+    bundle: BundleMeta | None = None
+    vocabulary: Vocabulary | None = None
+    subject_attributes: dict[str, AttributeDecl] = Field(default_factory=dict)
+    context_attributes: dict[str, AttributeDecl] = Field(default_factory=dict)
+    datasets: dict[str, Dataset] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    tests: list[PolicyTest] = Field(default_factory=list)
+
+    @field_validator("subject_attributes")
+    @classmethod
+    def _id_is_reserved(cls, v: dict[str, AttributeDecl]) -> dict[str, AttributeDecl]:
+        if "id" in v:
+            raise ValueError("'id' is the subject id and is always present; do not declare it")
+        return v

@@ -1,0 +1,331 @@
+"""Static checks over a whole bundle; every problem is found and reported at once.
+
+A bundle that produces any issue is not loaded. Checks, by code:
+
+* ``path``         a field path that does not parse, or conflicts with its parent's type
+* ``dataset``      record-id / data-subject paths that are not declared scalar fields
+* ``tag``          a tag that the vocabulary does not declare
+* ``duplicate_id`` two rules with one id
+* ``target``       a target naming an unknown dataset, or matching no field at all
+* ``transform``    an unknown transform, bad parameters, or a field type it cannot handle
+* ``condition``    a malformed condition or an unsupported selector
+* ``attribute``    a selector reading an undeclared subject/context/resource attribute
+* ``never_matches`` a comparison with a value the attribute can never have
+* ``semantics``    combinations veil refuses (row-dependent deny, field targets on row rules)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import transforms
+from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
+from .conditions import ACES, ALWAYS, Clause, ConditionSyntaxError, Context, parse_ace
+from .decision import ALLOW, DENY, REDACT, Outcome
+from .errors import Issue, PolicyError, TransformError
+from .loader import Located, RawBundle, format_loc, load_raw
+from .matching import RESERVED_CONTEXT, RESOURCE_KEYS, resource_element, residual, target_matches
+from .model import AttributeDecl, Dataset, Rule
+from .paths import PathSyntaxError, parent, parse, parse_selector, strip_each
+from .transforms.base import SCALAR_TYPES, FieldType
+
+
+def load_bundle(root: str) -> Bundle:
+    """Load, validate and compile a bundle directory; raise PolicyError listing every issue."""
+    return compile_bundle(load_raw(root))
+
+
+class _Issues:
+    def __init__(self) -> None:
+        self.items: list[Issue] = []
+
+    def add(self, code: str, msg: str, src: Located, sub: tuple[Any, ...] = (), hint: str = "") -> None:
+        self.items.append(Issue(code, msg, src.file, src.line(sub), src.where(sub), hint))
+
+
+def _compile_dataset(name: str, ds: Dataset, src: Located, known_tags: set[str],
+                     issues: _Issues) -> DatasetInfo | None:
+    fields: dict[str, FieldInfo] = {}
+    ok = True
+    for path, decl in ds.fields.items():
+        where = ("fields", path)
+        try:
+            parse(path)
+        except PathSyntaxError as exc:
+            issues.add("path", str(exc), src, where)
+            ok = False
+            continue
+        for tag in decl.tags:
+            if tag not in known_tags:
+                issues.add("tag", f"unknown tag '{tag}' on field '{path}'", src, (*where, "tags"),
+                           f"declared tags: {', '.join(sorted(known_tags)) or '(none)'}")
+        vtype = decl.items or decl.type
+        if decl.type == FieldType.LIST and decl.items is None:
+            vtype = FieldType.OBJECT
+        fields[path] = FieldInfo(path, decl.type, vtype, frozenset(decl.tags), decl.nullable)
+    # Containers implied by child paths ("name[*].given" implies list "name" of objects).
+    for path in list(fields):
+        child = path
+        while (par := parent(child)) is not None:
+            is_list = child.startswith(par + "[*].")
+            want = FieldType.LIST if is_list else FieldType.OBJECT
+            existing = fields.get(par)
+            if existing is None:
+                fields[par] = FieldInfo(par, want, FieldType.OBJECT, frozenset(), True, False)
+            elif existing.type != want or (is_list and existing.value_type != FieldType.OBJECT):
+                issues.add("path", f"field '{par}' is declared as {existing.type.value} but "
+                           f"'{path}' needs it to be a {want.value}"
+                           + (" of objects" if is_list else ""), src, ("fields", par),
+                           "declare it as 'type: list' without 'items' for a list of objects"
+                           if is_list else "declare it as 'type: object'")
+                ok = False
+            child = par
+    ordered = dict(sorted(fields.items(), key=lambda kv: kv[0].count(".")))
+    ids = {}
+    for key in ("record_id", "data_subject"):
+        path = getattr(ds, key)
+        f = fields.get(path)
+        if f is None or f.is_container or "[*]" in path or f.type == FieldType.LIST:
+            issues.add("dataset", f"{key} '{path}' must be a declared scalar field outside lists",
+                       src, (key,), f"declare '{path}' under fields, or point {key} at one that is")
+            ok = False
+        ids[key] = tuple(path.split("."))
+    if not ok:
+        return None
+    return DatasetInfo(name, ds.description, ids["record_id"], ids["data_subject"], ordered)
+
+
+def _rule_outcome(rule: Rule, src: Located, issues: _Issues) -> Outcome | None:
+    then = rule.then
+    if then == "allow":
+        return ALLOW
+    if then == "redact":
+        return REDACT
+    if then == "deny":
+        return DENY
+    if then == "exclude":
+        return None
+    assert not isinstance(then, str)
+    try:
+        spec = transforms.get(then.transform)
+    except TransformError as exc:
+        issues.add("transform", exc.message, src, ("then", "transform"), exc.hint)
+        return None
+    try:
+        params = spec.parse_params(then.params)
+    except ValidationError as err:
+        for e in err.errors(include_url=False, include_input=False):
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+            issues.add("transform", f"{then.transform}: {e['msg']}"
+                       + (f" at '{format_loc(loc)}'" if loc else ""),
+                       src, ("then", "params", *loc), f"see the transforms table: {spec.example}")
+        return None
+    if then.transform == "redact":
+        return REDACT
+    if then.transform == "keep":
+        return ALLOW
+    return Outcome("transform", spec.name, params, spec.rank, spec.reveal_score(params))
+
+
+def _check_selector(clause: Clause, rule_datasets: list[DatasetInfo], b: RawBundle,
+                    src: Located, where: tuple[Any, ...], issues: _Issues) -> None:
+    ace, keys = clause.ace, clause.keys
+    head = keys[0]
+    if ace == "subject":
+        if head != "id" and head not in b.subject_attributes:
+            issues.add("attribute", f"subject attribute '{head}' is not declared", src, where,
+                       f"declared: id, {', '.join(sorted(b.subject_attributes)) or '(none)'}")
+    elif ace == "context":
+        if head not in RESERVED_CONTEXT and head not in b.context_attributes:
+            issues.add("attribute", f"context attribute '{head}' is not declared", src, where,
+                       f"declared: {', '.join([*RESERVED_CONTEXT, *sorted(b.context_attributes)])}")
+    elif ace == "action":
+        if head != "name":
+            issues.add("attribute", f"action has no attribute '{head}'", src, where,
+                       "the action element has one attribute: $.name")
+    elif head not in RESOURCE_KEYS:
+        issues.add("attribute", f"resource has no attribute '{head}'", src, where,
+                   f"resource attributes: {', '.join(RESOURCE_KEYS)}")
+    elif head == "record":
+        rec_path = ".".join(keys[1:])
+        hits = [
+            f for ds in rule_datasets for f in ds.fields.values()
+            if strip_each(f.path) == rec_path
+        ]
+        if not rec_path or not hits:
+            issues.add("attribute", f"'$.record.{rec_path}' is not a field of the rule's datasets",
+                       src, where, "use a declared field path; narrow target.datasets if needed")
+        elif any("[*]" in f.path for f in hits):
+            issues.add("attribute", f"'$.record.{rec_path}' is inside a list; row conditions "
+                       "can only read fields outside lists", src, where)
+
+
+def _enum_for(clause: Clause, b: RawBundle, datasets: dict[str, DatasetInfo],
+              tags: set[str]) -> tuple[str, set[Any]] | None:
+    """The finite set of values the selected attribute can take, if veil knows it."""
+    ace, keys = clause.ace, clause.keys
+    if ace == "context" and keys == ("purpose",):
+        return "purpose", set(b.vocabulary.purposes)
+    if ace == "action" and keys == ("name",):
+        return "action", set(b.vocabulary.actions)
+    decl: AttributeDecl | None = None
+    if ace == "subject" and len(keys) == 1:
+        decl = b.subject_attributes.get(keys[0])
+    if ace == "context" and len(keys) == 1:
+        decl = b.context_attributes.get(keys[0])
+    if decl is not None and decl.values is not None:
+        return f"{ace} attribute '{keys[0]}'", set(decl.values)
+    if ace == "resource" and keys == ("dataset",):
+        return "dataset", set(datasets)
+    if ace == "resource" and keys == ("tags",):
+        return "tag", tags
+    if ace == "resource" and keys == ("path",):
+        return "field path", {p for ds in datasets.values() for p in ds.fields}
+    return None
+
+
+def _check_values(clause: Clause, enum: tuple[str, set[Any]], src: Located,
+                  where: tuple[Any, ...], issues: _Issues) -> None:
+    what, allowed = enum
+    cond = clause.condition
+    name = type(cond).__name__
+    values: list[Any] = []
+    if name in ("Equals", "Eq") or name == "NotEquals":
+        values = [cond.value]
+    elif name in ("IsIn", "IsNotIn", "AnyIn", "AllIn", "AnyNotIn", "AllNotIn"):
+        values = list(cond.values)
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        shown = ", ".join(repr(v) for v in unknown)
+        issues.add("never_matches", f"{what} can never be {shown}", src, where,
+                   f"known values: {', '.join(sorted(map(str, allowed)))}")
+
+
+def _compile_rule(order: int, rule: Rule, src: Located, b: RawBundle,
+                  datasets: dict[str, DatasetInfo], tags: set[str],
+                  issues: _Issues) -> CompiledRule | None:
+    before = len(issues.items)
+    t = rule.target
+    if t.datasets is not None:
+        for name in t.datasets:
+            if name not in b.datasets:
+                issues.add("target", f"unknown dataset '{name}'", src, ("target", "datasets"),
+                           f"datasets: {', '.join(sorted(b.datasets))}")
+    for tag in t.tags or []:
+        if tag not in tags:
+            issues.add("tag", f"unknown tag '{tag}'", src, ("target", "tags"),
+                       f"declared tags: {', '.join(sorted(tags))}")
+    rule_datasets = [ds for ds in datasets.values() if t.datasets is None or ds.name in t.datasets]
+    when = {}
+    for ace in ACES:
+        raw = getattr(rule.when, ace)
+        if raw in ({}, None):
+            when[ace] = ALWAYS
+            continue
+        try:
+            dnf = parse_ace(ace, raw)
+        except (ConditionSyntaxError, PathSyntaxError) as exc:
+            issues.add("condition", str(exc), src, ("when", ace), getattr(exc, "hint", ""))
+            continue
+        when[ace] = dnf
+        for i, conj in enumerate(dnf):
+            for clause in conj:
+                where: tuple[Any, ...] = ("when", ace, *((i,) if isinstance(raw, list) else ()),
+                                          clause.selector)
+                _check_selector(clause, rule_datasets, b, src, where, issues)
+                enum = _enum_for(clause, b, datasets, tags)
+                if enum is not None:
+                    _check_values(clause, enum, src, where, issues)
+    outcome = _rule_outcome(rule, src, issues)
+    dynamic = any(c.dynamic for dnf in when.values() for conj in dnf for c in conj)
+    if rule.is_row_rule:
+        if t.fields is not None or t.tags is not None or t.types is not None:
+            issues.add("semantics", "a row rule (then: exclude) cannot target fields, tags or types",
+                       src, ("target",), "keep only target.datasets on row rules")
+    else:
+        if outcome == DENY and dynamic:
+            issues.add("semantics", "'deny' cannot depend on record values: a request is refused "
+                       "before any record is read", src, ("then",),
+                       "use 'redact' for the field, or a row rule with 'then: exclude'")
+        if len(issues.items) == before:
+            cr = CompiledRule(rule, order, src, when, outcome)
+            _check_field_coverage(cr, rule_datasets, src, issues)
+    if len(issues.items) != before:
+        return None
+    return CompiledRule(rule, order, src, when, outcome)
+
+
+def _check_field_coverage(cr: CompiledRule, rule_datasets: list[DatasetInfo], src: Located,
+                          issues: _Issues) -> None:
+    """A field rule must match some field; a transform must support every field it matches."""
+    matched: list[FieldInfo] = []
+    resource = cr.when["resource"]
+    for ds in rule_datasets:
+        for f in ds.fields.values():
+            if not target_matches(cr, ds, f):
+                continue
+            if residual(resource, Context({"resource": resource_element(ds, f)})) == ():
+                continue
+            matched.append(f)
+    outcome = cr.outcome
+    if outcome is not None and outcome.verdict == "transform":
+        scalars = [f for f in matched if not f.is_container]
+        if not scalars:
+            issues.add("target", "rule can never match: no scalar field fits its target and "
+                       "resource conditions", src, ("target",),
+                       "transforms apply to scalar fields; check target.fields/tags/types")
+            return
+        spec = transforms.get(outcome.transform or "")
+        bad = [f.path for f in scalars if f.value_type not in spec.applies_to]
+        if bad:
+            kinds = ", ".join(sorted(t.value for t in spec.applies_to if t in SCALAR_TYPES))
+            issues.add("transform", f"transform '{spec.name}' cannot be applied to "
+                       f"{', '.join(bad)} (it handles: {kinds})", src, ("then",),
+                       "narrow the rule's target (fields, tags or types)")
+    elif not matched:
+        issues.add("target", "rule can never match: no field fits its target and resource "
+                   "conditions", src, ("target",), "check target.fields/tags/types and datasets")
+
+
+def compile_bundle(raw: RawBundle) -> Bundle:
+    issues = _Issues()
+    tags = set(raw.vocabulary.tags)
+    datasets: dict[str, DatasetInfo] = {}
+    for name, ds in raw.datasets.items():
+        info = _compile_dataset(name, ds, raw.dataset_src[name], tags, issues)
+        if info is not None:
+            datasets[name] = info
+    seen: dict[str, Located] = {}
+    rules: list[CompiledRule] = []
+    for order, (rule, src) in enumerate(zip(raw.rules, raw.rule_src, strict=True)):
+        if rule.id in seen:
+            first = seen[rule.id]
+            issues.add("duplicate_id", f"rule id '{rule.id}' is used twice", src, ("id",),
+                       f"first used at {first.file}:{first.line()}")
+            continue
+        seen[rule.id] = src
+        compiled = _compile_rule(order, rule, src, raw, datasets, tags, issues)
+        if compiled is not None:
+            rules.append(compiled)
+    for i, (test, src) in enumerate(zip(raw.tests, raw.test_src, strict=True)):
+        if test.request.dataset not in raw.datasets:
+            issues.add("test", f"test '{test.name}' uses unknown dataset "
+                       f"'{test.request.dataset}'", src, ("request", "dataset"))
+        del i
+    if issues.items:
+        raise PolicyError(issues.items)
+    return Bundle(
+        name=raw.meta.name,
+        version=raw.version,
+        root=raw.root,
+        description=raw.meta.description,
+        vocabulary=raw.vocabulary,
+        subject_attributes=raw.subject_attributes,
+        context_attributes=raw.context_attributes,
+        datasets=datasets,
+        rules=tuple(rules),
+        tests=tuple(raw.tests),
+        test_src=tuple(raw.test_src),
+    )
