@@ -1,0 +1,26 @@
+# Two commands do all set-up on a fresh machine (Python >= 3.11):
+#   make demo   create .venv, install veil, sanitize the bundled example data
+#   make test   create .venv, install veil with dev tools, run ruff, mypy and pytest
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(BIN)/veil: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/veil
+
+.PHONY: demo test lint bench
+demo: $(BIN)/veil
+	$(BIN)/veil demo
+
+lint: $(BIN)/veil
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(BIN)/veil
+	$(BIN)/python benchmarks/bench_core.py

@@ -1,0 +1,415 @@
+"""The ``veil`` command: a thin shell over :mod:`veil.core`, one function per command.
+
+Every VeilError becomes a one-paragraph message on stderr and the error class's exit
+code; no traceback is shown unless ``VEIL_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import RequestError, TamperDetected, VeilError
+from .keys import Keyring
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="veil: field-level, purpose-aware data sharing with a disclosure ledger.")
+policy_app = typer.Typer(no_args_is_help=True, help="Validate, explain and test policy bundles.")
+audit_app = typer.Typer(no_args_is_help=True, help="Verify and query the disclosure ledger.")
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+
+err = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+DEFAULT_LEDGER = "sqlite:///veil-ledger.db"
+Policies = Annotated[Path, typer.Option("--policies", "-p", help="Policy bundle directory.")]
+Dataset = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the bundle.")]
+SubjectId = Annotated[str, typer.Option("--subject-id", help="Who is asking (requester id).")]
+Attr = Annotated[list[str] | None, typer.Option("--attr", "-a",
+                 help="Requester attribute key=value (repeatable).")]
+Ctx = Annotated[list[str] | None, typer.Option("--context", "-c",
+                help="Context attribute key=value (repeatable).")]
+Purpose = Annotated[str, typer.Option("--purpose", help="Purpose of use, e.g. TREAT, HRESCH.")]
+Recipient = Annotated[str | None, typer.Option("--recipient",
+                      help="Who receives the data (default: the requester).")]
+Action = Annotated[str, typer.Option("--action", help="Action (default read).")]
+Reason = Annotated[str | None, typer.Option("--reason", help="Break-glass justification.")]
+LedgerUrl = Annotated[str, typer.Option("--ledger", envvar="VEIL_LEDGER",
+                      help="Ledger URL, e.g. sqlite:///veil-ledger.db.")]
+KeysFile = Annotated[Path | None, typer.Option("--keys", envvar="VEIL_KEY_FILE",
+                     help="Key file (YAML: keys: {name: hex:...}).")]
+
+
+def run(fn: Callable[[], T]) -> T:
+    """Run a command body, turning errors into messages and exit codes."""
+    try:
+        return fn()
+    except VeilError as exc:
+        _print_error(exc)
+        raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted: no output was published")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("VEIL_DEBUG") == "1":
+            raise
+        err.print(f"internal error ({type(exc).__name__}); nothing was disclosed. "
+                  "Re-run with VEIL_DEBUG=1 for details.", highlight=False)
+        raise typer.Exit(70) from None
+
+
+def _print_error(exc: VeilError) -> None:
+    sys.stderr.write(f"error ({exc.code}): {exc.render()}\n")
+
+
+def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise RequestError(f"{what} '{pair}' is not key=value", hint=f"e.g. --{what} role=clinician")
+        key, raw = pair.split("=", 1)
+        try:
+            value: Any = json.loads(raw)
+            if not isinstance(value, bool | int | float | list):
+                value = raw
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def _keyring(keys: Path | None) -> Keyring:
+    return Keyring.from_file(keys) if keys else Keyring.from_environment()
+
+
+def _ledger(url: str, keyring: Keyring) -> Any:
+    from .ledger import open_ledger
+
+    key = keyring.get("ledger") if keyring.has("ledger") else None
+    return open_ledger(url, key)
+
+
+def _request(subject_id: str, attrs: list[str] | None, purpose: str, dataset: str,
+             action: str, recipient: str | None, context: list[str] | None,
+             reason: str | None) -> Any:
+    from pydantic import ValidationError
+
+    from .request import Request
+
+    try:
+        return Request(subject_id=subject_id, subject=parse_pairs(attrs, "attr"), purpose=purpose,
+                       dataset=dataset, action=action, recipient=recipient,
+                       context=parse_pairs(context, "context"), reason=reason)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise RequestError(f"invalid request: {'.'.join(map(str, first['loc']))}: "
+                           f"{first['msg']}") from None
+
+
+class _CountingReader(io.RawIOBase):
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.raw.readinto(b)  # type: ignore[attr-defined]
+        self.bytes += n or 0
+        return n or 0
+
+
+def _open_input(path: str, stack: ExitStack) -> tuple[IO[str], _CountingReader | None, int]:
+    if path == "-":
+        return sys.stdin, None, 0
+    p = Path(path)
+    try:
+        raw = stack.enter_context(p.open("rb"))
+    except OSError as exc:
+        raise RequestError(f"cannot read input '{path}': {exc.strerror}") from None
+    counter = _CountingReader(raw)
+    text = io.TextIOWrapper(io.BufferedReader(counter), encoding="utf-8", newline="")
+    return text, counter, p.stat().st_size
+
+
+def _progress_records(records: Iterator[tuple[int, Any]], counter: _CountingReader | None,
+                      total: int, stack: ExitStack) -> Iterator[tuple[int, Any]]:
+    if counter is None or total < 1_000_000 or not err.is_terminal:
+        yield from records
+        return
+    progress = stack.enter_context(Progress(
+        TextColumn("sanitizing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[n]} records"), TimeElapsedColumn(), console=err, transient=True))
+    task = progress.add_task("sanitize", total=total, n=0)
+    for n, (line, rec) in enumerate(records, 1):
+        if n % 2000 == 0:
+            progress.update(task, completed=counter.bytes, n=n)
+        yield line, rec
+
+
+@app.command()
+def sanitize(
+    input: Annotated[str, typer.Argument(help="Input file (JSON, JSONL or CSV), or - for stdin.")],
+    policies: Policies,
+    dataset: Dataset,
+    subject_id: SubjectId,
+    purpose: Purpose,
+    output: Annotated[str | None, typer.Option("--output", "-o",
+                      help="Output file (default stdout).")] = None,
+    attr: Attr = None,
+    context: Ctx = None,
+    recipient: Recipient = None,
+    action: Action = "read",
+    reason: Reason = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, json or csv.")] = None,
+    ledger: LedgerUrl = DEFAULT_LEDGER,
+    keys: KeysFile = None,
+) -> None:
+    """Sanitize records for one requester; the ledger event is written before any output."""
+
+    def body() -> None:
+        from .core import Veil
+        from .io import Writer, detect_format, read_records, spooled_output
+        from .validate import load_bundle
+
+        bundle = load_bundle(str(policies))
+        keyring = _keyring(keys)
+        req = _request(subject_id, attr, purpose, dataset, action, recipient, context, reason)
+        in_fmt = detect_format(input, fmt)
+        out_fmt = detect_format(output, fmt) if output else in_fmt
+        veil = Veil(bundle, _ledger(ledger, keyring), keyring)
+        job = veil.start(req)
+        columns = [p for p, d in job.plan.decide(0).items() if d.outcome.discloses
+                   and not job.plan.fields[p].info.is_container]
+        with ExitStack() as stack:
+            stream, counter, total = _open_input(input, stack)
+            spool, publish = stack.enter_context(spooled_output(output))
+            writer = Writer(spool, out_fmt, columns)
+            try:
+                for line, rec in _progress_records(read_records(stream, in_fmt, job.plan.dataset),
+                                                   counter, total, stack):
+                    result = job.apply(rec, line=line)
+                    if result is not None:
+                        writer.write(result)
+            except UnicodeDecodeError:
+                raise RequestError("input is not UTF-8 text") from None
+            writer.close()
+            event = job.commit()
+            publish()
+        r = event.event.records
+        err.print(f"[green]disclosed[/] {r.returned} of {r.read} records "
+                  f"({r.filtered} filtered) to {req.effective_recipient} for {req.purpose}; "
+                  f"ledger event {event.event.event_id} (#{event.seq})", highlight=False)
+        if event.event.break_glass.used:
+            err.print("[bold yellow]break-glass access recorded[/]")
+        if event.event.undeclared:
+            n = sum(event.event.undeclared.values())
+            err.print(f"[yellow]{n} undeclared value(s) dropped[/] "
+                      f"({', '.join(sorted(event.event.undeclared))})", highlight=False)
+
+    run(body)
+
+
+@policy_app.command("validate")
+def policy_validate(directory: Annotated[Path, typer.Argument(help="Bundle directory.")]) -> None:
+    """Check a bundle; list every problem with file, line and hint."""
+
+    def body() -> None:
+        from .validate import load_bundle
+
+        b = load_bundle(str(directory))
+        out.print(f"[green]ok[/]: bundle '{b.name}' {b.short_version}: {len(b.datasets)} datasets,"
+                  f" {len(b.rules)} rules, {len(b.tests)} tests", highlight=False)
+
+    run(body)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    policies: Policies,
+    dataset: Dataset,
+    subject_id: SubjectId,
+    purpose: Purpose,
+    attr: Attr = None,
+    context: Ctx = None,
+    recipient: Recipient = None,
+    action: Action = "read",
+    reason: Reason = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show, per field, the outcome for a requester and the rules that produced it."""
+
+    def body() -> None:
+        from .explain import explain
+        from .plan import build_plan
+        from .validate import load_bundle
+
+        bundle = load_bundle(str(policies))
+        req = _request(subject_id, attr, purpose, dataset, action, recipient, context, reason)
+        ex = explain(build_plan(bundle, req))
+        if as_json:
+            print(json.dumps(ex.as_dict(), indent=2))
+            return
+        t = Table(title=f"{bundle.name}/{dataset} for {subject_id} ({purpose}) "
+                  f"- bundle {bundle.short_version}")
+        for col in ("field", "outcome", "rules", "overridden", "why / when record matches"):
+            t.add_column(col)
+        for f in ex.fields:
+            style = "green" if f.label == "clear" else "red" if f.label == "redacted" else "yellow"
+            cond = "; ".join(f"{r} -> {o}" for r, o in f.conditional)
+            t.add_row(f.path, f"[{style}]{f.outcome}[/]", ", ".join(f.rules),
+                      ", ".join(f.overridden), cond or f.reason)
+        out.print(t)
+        for rule, when in ex.row_filters:
+            out.print(f"row filter [bold]{rule}[/]: records excluded {when}", highlight=False)
+        for note in ex.notes:
+            out.print(f"[yellow]note[/]: {note}", highlight=False)
+        if ex.refused:
+            out.print(f"[bold red]refused[/]: {ex.refused}", highlight=False)
+
+    run(body)
+
+
+@policy_app.command("test")
+def policy_test(
+    directory: Annotated[Path, typer.Argument(help="Bundle directory.")],
+    keys: KeysFile = None,
+) -> None:
+    """Run the bundle's YAML test cases (requester + record -> expected outcomes)."""
+
+    def body() -> None:
+        from .policytest import run_tests
+        from .validate import load_bundle
+
+        bundle = load_bundle(str(directory))
+        passed = failed = 0
+        for case in run_tests(bundle, _keyring(keys) if keys else None):
+            if case.ok:
+                passed += 1
+                out.print(f"[green]PASS[/] {case.name}", highlight=False)
+            else:
+                failed += 1
+                out.print(f"[red]FAIL[/] {case.name} ({case.location})", highlight=False)
+                for f in case.failures:
+                    out.print(f"     {f}", highlight=False)
+        out.print(f"{passed} passed, {failed} failed")
+        if failed or not passed:
+            raise typer.Exit(1)
+
+    run(body)
+
+
+@audit_app.command("verify")
+def audit_verify(ledger: LedgerUrl = DEFAULT_LEDGER, keys: KeysFile = None) -> None:
+    """Recompute the hash chain; name every modified, missing, reordered or unkeyed event."""
+
+    def body() -> None:
+        report = _ledger(ledger, _keyring(keys)).verify()
+        if report.ok:
+            out.print(f"[green]ok[/]: {report.checked} events verified "
+                      f"({'HMAC-keyed' if report.keyed else 'unkeyed SHA-256'} chain); "
+                      f"head {report.head_hash}", highlight=False)
+            return
+        for p in report.problems:
+            out.print(f"[red]{p.kind}[/] event #{p.seq} ({p.event_id}): {p.message}",
+                      highlight=False)
+        raise TamperDetected(f"ledger verification failed: {len(report.problems)} problem(s) "
+                             f"in {report.checked} events")
+
+    run(body)
+
+
+@audit_app.command("accounting")
+def audit_accounting(
+    data_subject: Annotated[str, typer.Option("--data-subject", help="Whose disclosures.")],
+    since: Annotated[str | None, typer.Option(help="ISO date/time, inclusive.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO date/time, exclusive.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    ledger: LedgerUrl = DEFAULT_LEDGER,
+    keys: KeysFile = None,
+) -> None:
+    """HIPAA 164.528-style accounting of disclosures for one data subject."""
+
+    def body() -> None:
+        from .ledger.accounting import render_csv, render_json
+
+        entries = _ledger(ledger, _keyring(keys)).accounting(data_subject, since=since,
+                                                             until=until)
+        if fmt == "csv":
+            sys.stdout.write(render_csv(entries))
+        elif fmt == "json":
+            sys.stdout.write(render_json(entries) + "\n")
+        elif fmt == "table":
+            t = Table(title=f"Accounting of disclosures for {data_subject}")
+            for col in ("date", "recipient", "purpose", "what was disclosed", "requester"):
+                t.add_column(col)
+            for e in entries:
+                t.add_row(e.time[:19], e.recipient, e.purpose + (" [BREAK-GLASS]" if
+                          e.break_glass else ""), e.description, e.requester_id)
+            out.print(t)
+            out.print(f"{len(entries)} disclosure(s)")
+        else:
+            raise RequestError(f"unknown format '{fmt}'", hint="use table, csv or json")
+
+    run(body)
+
+
+@audit_app.command("tail")
+def audit_tail(
+    n: Annotated[int, typer.Option("-n", help="How many events.")] = 10,
+    ledger: LedgerUrl = DEFAULT_LEDGER,
+    keys: KeysFile = None,
+) -> None:
+    """Show the latest ledger events."""
+
+    def body() -> None:
+        led = _ledger(ledger, _keyring(keys))
+        t = Table(title="latest ledger events")
+        for col in ("#", "time", "kind", "requester", "recipient", "purpose", "dataset",
+                    "records", "break-glass"):
+            t.add_column(col)
+        for s in led.events(limit=n, descending=True):
+            e = s.event
+            t.add_row(str(s.seq), e.time[:19], e.kind, e.requester.id, e.recipient, e.purpose,
+                      e.dataset, f"{e.records.returned}/{e.records.read}",
+                      "yes" if e.break_glass.used else "")
+        out.print(t)
+
+    run(body)
+
+
+@app.command()
+def demo(
+    root: Annotated[Path, typer.Option(help="Repository root holding policies/ and examples/.")]
+    = Path("."),
+    workdir: Annotated[Path, typer.Option(help="Where outputs and the demo ledger go.")]
+    = Path("out/demo"),
+) -> None:
+    """Sanitize the bundled example data for several requesters and show before/after."""
+
+    def body() -> None:
+        from .demo import run_demo
+
+        run_demo(root, workdir, out)
+
+    run(body)
+
+
+def main() -> None:
+    app()
