@@ -51,7 +51,7 @@ SCALAR_TYPES = frozenset(
 ALL_TYPES = frozenset(FieldType)
 
 
-class CannotApply(Exception):  # noqa: N818 - a signal, not an error
+class CannotApply(Exception):  # named as a signal, not an error
     """The op cannot transform this value safely; the engine withholds the cell."""
 
 

@@ -1,0 +1,1 @@
+"""Versioned reference tables shipped with veil (read with importlib.resources)."""
