@@ -29,10 +29,19 @@ from veil.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTERS = {
-    "researcher": Request(subject_id="r.chen", subject={"role": "researcher", "org": "university"},
-                          purpose="HRESCH", dataset="patients", recipient="study-42"),
-    "billing": Request(subject_id="b.okafor", subject={"role": "billing_clerk", "org": "payer-co"},
-                       purpose="HPAYMT", dataset="patients"),
+    "researcher": Request(
+        subject_id="r.chen",
+        subject={"role": "researcher", "org": "university"},
+        purpose="HRESCH",
+        dataset="patients",
+        recipient="study-42",
+    ),
+    "billing": Request(
+        subject_id="b.okafor",
+        subject={"role": "billing_clerk", "org": "payer-co"},
+        purpose="HPAYMT",
+        dataset="patients",
+    ),
 }
 
 
@@ -92,8 +101,10 @@ def main() -> None:
             elif d.outcome.verdict == "transform":
                 spec = transforms.get(d.outcome.transform or "")
                 info = plan.fields[path].info
-                ops[path] = spec.bind(d.outcome.params, BindContext(
-                    "patients", path, info.value_type, req.effective_recipient, keys))
+                ops[path] = spec.bind(
+                    d.outcome.params,
+                    BindContext("patients", path, info.value_type, req.effective_recipient, keys),
+                )
         best: dict[str, float] = {"plain": 0.0, "veil": 0.0}
         for _ in range(args.repeat):
             for name in ("plain", "veil"):

@@ -19,9 +19,27 @@ CANARY = "CANARY-7f3a9"
 
 
 def _args(inp: Path, out: Path, ledger: Path, *extra: str) -> list[str]:
-    return ["sanitize", str(inp), "-o", str(out), "--policies", HEALTH, "--dataset", "patients",
-            "--subject-id", "dr.x", "--attr", "role=clinician", "--attr", "org=org-north",
-            "--purpose", "TREAT", "--ledger", f"sqlite:///{ledger}", *extra]
+    return [
+        "sanitize",
+        str(inp),
+        "-o",
+        str(out),
+        "--policies",
+        HEALTH,
+        "--dataset",
+        "patients",
+        "--subject-id",
+        "dr.x",
+        "--attr",
+        "role=clinician",
+        "--attr",
+        "org=org-north",
+        "--purpose",
+        "TREAT",
+        "--ledger",
+        f"sqlite:///{ledger}",
+        *extra,
+    ]
 
 
 def _write_jsonl(path: Path, records: list[Any]) -> None:
@@ -52,24 +70,45 @@ def test_sanitize_writes_output_and_one_event(tmp_path: Path, recs: list[dict[st
     assert _events(led) == 1
     verify = RUNNER.invoke(app, ["audit", "verify", "--ledger", f"sqlite:///{led}"])
     assert verify.exit_code == 0, verify.output
-    acc = RUNNER.invoke(app, ["audit", "accounting", "--data-subject", rows[0]["patient_id"],
-                              "--format", "json", "--ledger", f"sqlite:///{led}"])
+    acc = RUNNER.invoke(
+        app,
+        [
+            "audit",
+            "accounting",
+            "--data-subject",
+            rows[0]["patient_id"],
+            "--format",
+            "json",
+            "--ledger",
+            f"sqlite:///{led}",
+        ],
+    )
     assert acc.exit_code == 0 and "TREAT" in acc.output
 
 
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda lines: lines.insert(2, '{"patient_id": "MRN-1", "ssn": ' + f'"{CANARY}"'), "line 3"),
-        (lambda lines: lines.__setitem__(4, json.dumps({**json.loads(lines[4]), "age": CANARY})),
-         "line 5"),
-        (lambda lines: lines.__setitem__(1, json.dumps({**json.loads(lines[1]),
-                                                        "birth_date": CANARY})), "line 2"),
+        (
+            lambda lines: lines.insert(2, '{"patient_id": "MRN-1", "ssn": ' + f'"{CANARY}"'),
+            "line 3",
+        ),
+        (
+            lambda lines: lines.__setitem__(4, json.dumps({**json.loads(lines[4]), "age": CANARY})),
+            "line 5",
+        ),
+        (
+            lambda lines: lines.__setitem__(
+                1, json.dumps({**json.loads(lines[1]), "birth_date": CANARY})
+            ),
+            "line 2",
+        ),
     ],
     ids=["malformed-json", "wrong-type", "bad-date"],
 )
-def test_bad_record_fails_cleanly(tmp_path: Path, recs: list[dict[str, Any]], mutate: Any,
-                                  needle: str) -> None:
+def test_bad_record_fails_cleanly(
+    tmp_path: Path, recs: list[dict[str, Any]], mutate: Any, needle: str
+) -> None:
     inp, out, led = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "l.db"
     lines = [json.dumps(r) for r in recs]
     mutate(lines)
@@ -109,8 +148,9 @@ def test_policy_typo_exits_3(tmp_path: Path, recs: list[dict[str, Any]]) -> None
     assert "rules.yaml:" in res.output and "IsInn" in res.output
 
 
-def test_missing_key_fails_before_output(tmp_path: Path, recs: list[dict[str, Any]],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_fails_before_output(
+    tmp_path: Path, recs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("VEIL_KEY_FILE", raising=False)
     for name in ("TOKENS", "DATES"):
         monkeypatch.delenv(f"VEIL_KEY_RESEARCH_{name}", raising=False)
@@ -144,8 +184,9 @@ def test_tampered_ledger_is_named(tmp_path: Path, recs: list[dict[str, Any]]) ->
         assert res.exit_code == 0, res.output
     with sqlite3.connect(led) as db:
         body = db.execute("select body from events where seq = 2").fetchone()[0]
-        db.execute("update events set body = ? where seq = 2",
-                   (body.replace('"TREAT"', '"HRESCH"'),))
+        db.execute(
+            "update events set body = ? where seq = 2", (body.replace('"TREAT"', '"HRESCH"'),)
+        )
     res = RUNNER.invoke(app, ["audit", "verify", "--ledger", f"sqlite:///{led}"])
     assert res.exit_code == 8
     assert "#2" in res.output

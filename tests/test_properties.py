@@ -29,9 +29,15 @@ PURPOSES = ["TREAT", "ETREAT", "HPAYMT", "HRESCH", "HOPERAT", "MARKETING"]
 
 requests = st.builds(
     lambda role, org, purpose, reason, sid: Request(
-        subject_id=sid, subject={"role": role, "org": org}, purpose=purpose,
-        dataset="patients", reason=reason),
-    st.sampled_from(ROLES), st.sampled_from(ORGS), st.sampled_from(PURPOSES),
+        subject_id=sid,
+        subject={"role": role, "org": org},
+        purpose=purpose,
+        dataset="patients",
+        reason=reason,
+    ),
+    st.sampled_from(ROLES),
+    st.sampled_from(ORGS),
+    st.sampled_from(PURPOSES),
     st.sampled_from([None, "patient unconscious in ER"]),
     st.text("abcdefgh", min_size=1, max_size=6),
 )
@@ -44,8 +50,14 @@ def canary_records(draw: Any) -> list[dict[str, Any]]:
     for n, i in enumerate(idx):
         rec = dict(BASE[i])
         for k, v in rec.items():
-            if isinstance(v, str) and k not in ("birth_date", "admission_date", "discharge_date",
-                                                "organization_id", "patient_id", "zip"):
+            if isinstance(v, str) and k not in (
+                "birth_date",
+                "admission_date",
+                "discharge_date",
+                "organization_id",
+                "patient_id",
+                "zip",
+            ):
                 rec[k] = f"CANARY{n}x{k}x{draw(st.integers(1000, 9999))}"
         rec["patient_id"] = f"MRN-{n}{draw(st.integers(100000, 999999))}"
         rec["organization_id"] = draw(st.sampled_from(["org-north", "org-south", "org-east"]))
@@ -96,8 +108,9 @@ def test_no_redacted_or_transformed_value_appears_verbatim(
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(req=requests, records=canary_records())
-def test_explain_agrees_with_sanitize(health: Bundle, req: Request,
-                                      records: list[dict[str, Any]]) -> None:
+def test_explain_agrees_with_sanitize(
+    health: Bundle, req: Request, records: list[dict[str, Any]]
+) -> None:
     veil = Veil(health, MemoryLedger(), Keyring.demo())
     ex = explain(build_plan(health, req))
     try:
@@ -106,8 +119,7 @@ def test_explain_agrees_with_sanitize(health: Bundle, req: Request,
         assert ex.refused == exc.message
         return
     assert ex.refused is None
-    allowed = {f.path: {f.label, *(o.split("(")[0] for _, o in f.conditional)}
-               for f in ex.fields}
+    allowed = {f.path: {f.label, *(o.split("(")[0] for _, o in f.conditional)} for f in ex.fields}
     for path, fd in result.event.event.fields.items():
         got = set(fd.outcomes) - {"withheld"}
         assert got <= allowed[path], (path, got, allowed[path])

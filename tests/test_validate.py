@@ -63,8 +63,16 @@ def test_every_problem_reported_with_file_and_line(broken: Path) -> None:
     codes = [i.code for i in issues]
     assert all(i.file.endswith("broken.yaml") for i in issues)
     assert all(i.line is not None and i.line > 1 for i in issues)
-    for code in ("attribute", "condition", "never_matches", "transform", "duplicate_id", "tag",
-                 "target", "semantics"):
+    for code in (
+        "attribute",
+        "condition",
+        "never_matches",
+        "transform",
+        "duplicate_id",
+        "tag",
+        "target",
+        "semantics",
+    ):
         assert code in codes, (code, by_code)
     rendered = info.value.render()
     assert "$.rol" in rendered and "hint:" in rendered

@@ -23,8 +23,11 @@ from rich.table import Table
 from .errors import RequestError, TamperDetected, VeilError
 from .keys import Keyring
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="veil: field-level, purpose-aware data sharing with a disclosure ledger.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="veil: field-level, purpose-aware data sharing with a disclosure ledger.",
+)
 policy_app = typer.Typer(no_args_is_help=True, help="Validate, explain and test policy bundles.")
 audit_app = typer.Typer(no_args_is_help=True, help="Verify and query the disclosure ledger.")
 app.add_typer(policy_app, name="policy")
@@ -38,19 +41,30 @@ DEFAULT_LEDGER = "sqlite:///veil-ledger.db"
 Policies = Annotated[Path, typer.Option("--policies", "-p", help="Policy bundle directory.")]
 Dataset = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the bundle.")]
 SubjectId = Annotated[str, typer.Option("--subject-id", help="Who is asking (requester id).")]
-Attr = Annotated[list[str] | None, typer.Option("--attr", "-a",
-                 help="Requester attribute key=value (repeatable).")]
-Ctx = Annotated[list[str] | None, typer.Option("--context", "-c",
-                help="Context attribute key=value (repeatable).")]
+Attr = Annotated[
+    list[str] | None,
+    typer.Option("--attr", "-a", help="Requester attribute key=value (repeatable)."),
+]
+Ctx = Annotated[
+    list[str] | None,
+    typer.Option("--context", "-c", help="Context attribute key=value (repeatable)."),
+]
 Purpose = Annotated[str, typer.Option("--purpose", help="Purpose of use, e.g. TREAT, HRESCH.")]
-Recipient = Annotated[str | None, typer.Option("--recipient",
-                      help="Who receives the data (default: the requester).")]
+Recipient = Annotated[
+    str | None, typer.Option("--recipient", help="Who receives the data (default: the requester).")
+]
 Action = Annotated[str, typer.Option("--action", help="Action (default read).")]
 Reason = Annotated[str | None, typer.Option("--reason", help="Break-glass justification.")]
-LedgerUrl = Annotated[str, typer.Option("--ledger", envvar="VEIL_LEDGER",
-                      help="Ledger URL, e.g. sqlite:///veil-ledger.db.")]
-KeysFile = Annotated[Path | None, typer.Option("--keys", envvar="VEIL_KEY_FILE",
-                     help="Key file (YAML: keys: {name: hex:...}).")]
+LedgerUrl = Annotated[
+    str,
+    typer.Option(
+        "--ledger", envvar="VEIL_LEDGER", help="Ledger URL, e.g. sqlite:///veil-ledger.db."
+    ),
+]
+KeysFile = Annotated[
+    Path | None,
+    typer.Option("--keys", envvar="VEIL_KEY_FILE", help="Key file (YAML: keys: {name: hex:...})."),
+]
 
 
 def run(fn: Callable[[], T]) -> T:
@@ -68,8 +82,11 @@ def run(fn: Callable[[], T]) -> T:
     except Exception as exc:
         if os.environ.get("VEIL_DEBUG") == "1":
             raise
-        err.print(f"internal error ({type(exc).__name__}); nothing was disclosed. "
-                  "Re-run with VEIL_DEBUG=1 for details.", highlight=False)
+        err.print(
+            f"internal error ({type(exc).__name__}); nothing was disclosed. "
+            "Re-run with VEIL_DEBUG=1 for details.",
+            highlight=False,
+        )
         raise typer.Exit(70) from None
 
 
@@ -81,7 +98,9 @@ def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise RequestError(f"{what} '{pair}' is not key=value", hint=f"e.g. --{what} role=clinician")
+            raise RequestError(
+                f"{what} '{pair}' is not key=value", hint=f"e.g. --{what} role=clinician"
+            )
         key, raw = pair.split("=", 1)
         try:
             value: Any = json.loads(raw)
@@ -104,21 +123,36 @@ def _ledger(url: str, keyring: Keyring) -> Any:
     return open_ledger(url, key)
 
 
-def _request(subject_id: str, attrs: list[str] | None, purpose: str, dataset: str,
-             action: str, recipient: str | None, context: list[str] | None,
-             reason: str | None) -> Any:
+def _request(
+    subject_id: str,
+    attrs: list[str] | None,
+    purpose: str,
+    dataset: str,
+    action: str,
+    recipient: str | None,
+    context: list[str] | None,
+    reason: str | None,
+) -> Any:
     from pydantic import ValidationError
 
     from .request import Request
 
     try:
-        return Request(subject_id=subject_id, subject=parse_pairs(attrs, "attr"), purpose=purpose,
-                       dataset=dataset, action=action, recipient=recipient,
-                       context=parse_pairs(context, "context"), reason=reason)
+        return Request(
+            subject_id=subject_id,
+            subject=parse_pairs(attrs, "attr"),
+            purpose=purpose,
+            dataset=dataset,
+            action=action,
+            recipient=recipient,
+            context=parse_pairs(context, "context"),
+            reason=reason,
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise RequestError(f"invalid request: {'.'.join(map(str, first['loc']))}: "
-                           f"{first['msg']}") from None
+        raise RequestError(
+            f"invalid request: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
 
 
 class _CountingReader(io.RawIOBase):
@@ -148,14 +182,26 @@ def _open_input(path: str, stack: ExitStack) -> tuple[IO[str], _CountingReader |
     return text, counter, p.stat().st_size
 
 
-def _progress_records(records: Iterator[tuple[int, Any]], counter: _CountingReader | None,
-                      total: int, stack: ExitStack) -> Iterator[tuple[int, Any]]:
+def _progress_records(
+    records: Iterator[tuple[int, Any]],
+    counter: _CountingReader | None,
+    total: int,
+    stack: ExitStack,
+) -> Iterator[tuple[int, Any]]:
     if counter is None or total < 1_000_000 or not err.is_terminal:
         yield from records
         return
-    progress = stack.enter_context(Progress(
-        TextColumn("sanitizing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[n]} records"), TimeElapsedColumn(), console=err, transient=True))
+    progress = stack.enter_context(
+        Progress(
+            TextColumn("sanitizing"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[n]} records"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+    )
     task = progress.add_task("sanitize", total=total, n=0)
     for n, (line, rec) in enumerate(records, 1):
         if n % 2000 == 0:
@@ -170,8 +216,9 @@ def sanitize(
     dataset: Dataset,
     subject_id: SubjectId,
     purpose: Purpose,
-    output: Annotated[str | None, typer.Option("--output", "-o",
-                      help="Output file (default stdout).")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output file (default stdout).")
+    ] = None,
     attr: Attr = None,
     context: Ctx = None,
     recipient: Recipient = None,
@@ -195,15 +242,19 @@ def sanitize(
         out_fmt = detect_format(output, fmt) if output else in_fmt
         veil = Veil(bundle, _ledger(ledger, keyring), keyring)
         job = veil.start(req)
-        columns = [p for p, d in job.plan.decide(0).items() if d.outcome.discloses
-                   and not job.plan.fields[p].info.is_container]
+        columns = [
+            p
+            for p, d in job.plan.decide(0).items()
+            if d.outcome.discloses and not job.plan.fields[p].info.is_container
+        ]
         with ExitStack() as stack:
             stream, counter, total = _open_input(input, stack)
             spool, publish = stack.enter_context(spooled_output(output))
             writer = Writer(spool, out_fmt, columns)
             try:
-                for line, rec in _progress_records(read_records(stream, in_fmt, job.plan.dataset),
-                                                   counter, total, stack):
+                for line, rec in _progress_records(
+                    read_records(stream, in_fmt, job.plan.dataset), counter, total, stack
+                ):
                     result = job.apply(rec, line=line)
                     if result is not None:
                         writer.write(result)
@@ -213,15 +264,21 @@ def sanitize(
             event = job.commit()
             publish()
         r = event.event.records
-        err.print(f"[green]disclosed[/] {r.returned} of {r.read} records "
-                  f"({r.filtered} filtered) to {req.effective_recipient} for {req.purpose}; "
-                  f"ledger event {event.event.event_id} (#{event.seq})", highlight=False)
+        err.print(
+            f"[green]disclosed[/] {r.returned} of {r.read} records "
+            f"({r.filtered} filtered) to {req.effective_recipient} for {req.purpose}; "
+            f"ledger event {event.event.event_id} (#{event.seq})",
+            highlight=False,
+        )
         if event.event.break_glass.used:
             err.print("[bold yellow]break-glass access recorded[/]")
         if event.event.undeclared:
             n = sum(event.event.undeclared.values())
-            err.print(f"[yellow]{n} undeclared value(s) dropped[/] "
-                      f"({', '.join(sorted(event.event.undeclared))})", highlight=False)
+            err.print(
+                f"[yellow]{n} undeclared value(s) dropped[/] "
+                f"({', '.join(sorted(event.event.undeclared))})",
+                highlight=False,
+            )
 
     run(body)
 
@@ -234,8 +291,11 @@ def policy_validate(directory: Annotated[Path, typer.Argument(help="Bundle direc
         from .validate import load_bundle
 
         b = load_bundle(str(directory))
-        out.print(f"[green]ok[/]: bundle '{b.name}' {b.short_version}: {len(b.datasets)} datasets,"
-                  f" {len(b.rules)} rules, {len(b.tests)} tests", highlight=False)
+        out.print(
+            f"[green]ok[/]: bundle '{b.name}' {b.short_version}: {len(b.datasets)} datasets,"
+            f" {len(b.rules)} rules, {len(b.tests)} tests",
+            highlight=False,
+        )
 
     run(body)
 
@@ -266,15 +326,22 @@ def policy_explain(
         if as_json:
             print(json.dumps(ex.as_dict(), indent=2))
             return
-        t = Table(title=f"{bundle.name}/{dataset} for {subject_id} ({purpose}) "
-                  f"- bundle {bundle.short_version}")
+        t = Table(
+            title=f"{bundle.name}/{dataset} for {subject_id} ({purpose}) "
+            f"- bundle {bundle.short_version}"
+        )
         for col in ("field", "outcome", "rules", "overridden", "why / when record matches"):
             t.add_column(col)
         for f in ex.fields:
             style = "green" if f.label == "clear" else "red" if f.label == "redacted" else "yellow"
             cond = "; ".join(f"{r} -> {o}" for r, o in f.conditional)
-            t.add_row(f.path, f"[{style}]{f.outcome}[/]", ", ".join(f.rules),
-                      ", ".join(f.overridden), cond or f.reason)
+            t.add_row(
+                f.path,
+                f"[{style}]{f.outcome}[/]",
+                ", ".join(f.rules),
+                ", ".join(f.overridden),
+                cond or f.reason,
+            )
         out.print(t)
         for rule, when in ex.row_filters:
             out.print(f"row filter [bold]{rule}[/]: records excluded {when}", highlight=False)
@@ -322,15 +389,21 @@ def audit_verify(ledger: LedgerUrl = DEFAULT_LEDGER, keys: KeysFile = None) -> N
     def body() -> None:
         report = _ledger(ledger, _keyring(keys)).verify()
         if report.ok:
-            out.print(f"[green]ok[/]: {report.checked} events verified "
-                      f"({'HMAC-keyed' if report.keyed else 'unkeyed SHA-256'} chain); "
-                      f"head {report.head_hash}", highlight=False)
+            out.print(
+                f"[green]ok[/]: {report.checked} events verified "
+                f"({'HMAC-keyed' if report.keyed else 'unkeyed SHA-256'} chain); "
+                f"head {report.head_hash}",
+                highlight=False,
+            )
             return
         for p in report.problems:
-            out.print(f"[red]{p.kind}[/] event #{p.seq} ({p.event_id}): {p.message}",
-                      highlight=False)
-        raise TamperDetected(f"ledger verification failed: {len(report.problems)} problem(s) "
-                             f"in {report.checked} events")
+            out.print(
+                f"[red]{p.kind}[/] event #{p.seq} ({p.event_id}): {p.message}", highlight=False
+            )
+        raise TamperDetected(
+            f"ledger verification failed: {len(report.problems)} problem(s) "
+            f"in {report.checked} events"
+        )
 
     run(body)
 
@@ -349,8 +422,7 @@ def audit_accounting(
     def body() -> None:
         from .ledger.accounting import render_csv, render_json
 
-        entries = _ledger(ledger, _keyring(keys)).accounting(data_subject, since=since,
-                                                             until=until)
+        entries = _ledger(ledger, _keyring(keys)).accounting(data_subject, since=since, until=until)
         if fmt == "csv":
             sys.stdout.write(render_csv(entries))
         elif fmt == "json":
@@ -360,8 +432,13 @@ def audit_accounting(
             for col in ("date", "recipient", "purpose", "what was disclosed", "requester"):
                 t.add_column(col)
             for e in entries:
-                t.add_row(e.time[:19], e.recipient, e.purpose + (" [BREAK-GLASS]" if
-                          e.break_glass else ""), e.description, e.requester_id)
+                t.add_row(
+                    e.time[:19],
+                    e.recipient,
+                    e.purpose + (" [BREAK-GLASS]" if e.break_glass else ""),
+                    e.description,
+                    e.requester_id,
+                )
             out.print(t)
             out.print(f"{len(entries)} disclosure(s)")
         else:
@@ -381,14 +458,31 @@ def audit_tail(
     def body() -> None:
         led = _ledger(ledger, _keyring(keys))
         t = Table(title="latest ledger events")
-        for col in ("#", "time", "kind", "requester", "recipient", "purpose", "dataset",
-                    "records", "break-glass"):
+        for col in (
+            "#",
+            "time",
+            "kind",
+            "requester",
+            "recipient",
+            "purpose",
+            "dataset",
+            "records",
+            "break-glass",
+        ):
             t.add_column(col)
         for s in led.events(limit=n, descending=True):
             e = s.event
-            t.add_row(str(s.seq), e.time[:19], e.kind, e.requester.id, e.recipient, e.purpose,
-                      e.dataset, f"{e.records.returned}/{e.records.read}",
-                      "yes" if e.break_glass.used else "")
+            t.add_row(
+                str(s.seq),
+                e.time[:19],
+                e.kind,
+                e.requester.id,
+                e.recipient,
+                e.purpose,
+                e.dataset,
+                f"{e.records.returned}/{e.records.read}",
+                "yes" if e.break_glass.used else "",
+            )
         out.print(t)
 
     run(body)
@@ -396,10 +490,12 @@ def audit_tail(
 
 @app.command()
 def demo(
-    root: Annotated[Path, typer.Option(help="Repository root holding policies/ and examples/.")]
-    = Path("."),
-    workdir: Annotated[Path, typer.Option(help="Where outputs and the demo ledger go.")]
-    = Path("out/demo"),
+    root: Annotated[
+        Path, typer.Option(help="Repository root holding policies/ and examples/.")
+    ] = Path("."),
+    workdir: Annotated[Path, typer.Option(help="Where outputs and the demo ledger go.")] = Path(
+        "out/demo"
+    ),
 ) -> None:
     """Sanitize the bundled example data for several requesters and show before/after."""
 

@@ -58,7 +58,7 @@ class ConditionSyntaxError(ValueError):
 
 def _reads_record(cond: Any) -> bool:
     if isinstance(cond, AttributeCondition):
-        return cond.ace == "resource" and cond.path.startswith("$.record")
+        return bool(cond.ace == "resource" and str(cond.path).startswith("$.record"))
     if isinstance(cond, AllOf | AnyOf):
         return any(_reads_record(c) for c in cond.values)
     if isinstance(cond, Not):
@@ -133,7 +133,7 @@ def parse_ace(ace: str, raw: Any) -> Dnf:
 class Context:
     """The minimal EvaluationContext py-abac conditions need, over plain dicts."""
 
-    __slots__ = ("_elements", "ace", "attribute_path", "_value")
+    __slots__ = ("_elements", "_value", "ace", "attribute_path")
 
     def __init__(self, elements: Mapping[str, Mapping[str, Any]]) -> None:
         self._elements = elements

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .bundle import Bundle
 from .conditions import ConditionSyntaxError
@@ -19,12 +19,18 @@ from .engines.record import Executor, RecordError
 from .errors import AccessDenied, InputError, LedgerError, VeilError
 from .explain import Explanation, explain
 from .keys import Keyring
-from .ledger.base import Ledger, StoredEvent
+from .ledger.base import StoredEvent
 from .ledger.events import BreakGlass, Event, FieldDisclosure, RecordCounts, Requester
 from .plan import Plan, PlanCache, build_plan
 from .request import Request
 
 log = logging.getLogger("veil")
+
+
+class Appender(Protocol):
+    """What a disclosure needs of a ledger: a durable, chained append."""
+
+    def append(self, event: Event) -> StoredEvent: ...
 
 
 @dataclass(frozen=True)
@@ -52,20 +58,27 @@ class Job:
         if self.committed is not None:
             raise VeilError("this job is already committed; start a new one")
         if type(record) is not dict:
-            raise InputError(f"a record must be a JSON object, got {type(record).__name__}",
-                             line=line)
+            raise InputError(
+                f"a record must be a JSON object, got {type(record).__name__}", line=line
+            )
         ex = self.executor
         subject = ex.data_subject_of(record)
         if subject is None:
             path = ".".join(self.plan.dataset.data_subject)
-            raise InputError(f"record has no data-subject id at '{path}'", line=line,
-                             hint="every record must say whose data it is (a string or integer)")
+            raise InputError(
+                f"record has no data-subject id at '{path}'",
+                line=line,
+                hint="every record must say whose data it is (a string or integer)",
+            )
         self.read += 1
         try:
             mask = ex.mask_of(record)
         except (TypeError, ValueError, ConditionSyntaxError):
-            raise InputError("a row-dependent rule could not evaluate this record",
-                             line=line, hint="check the types of the fields rules read") from None
+            raise InputError(
+                "a row-dependent rule could not evaluate this record",
+                line=line,
+                hint="check the types of the fields rules read",
+            ) from None
         rule = ex.excluded_by(record, mask)
         if rule is not None:
             self.filtered += 1
@@ -74,9 +87,11 @@ class Job:
         try:
             out = ex.apply(record, subject, mask)
         except RecordError as exc:
-            raise InputError(str(exc), line=line,
-                             hint=f"see the declared fields of dataset '{self.plan.dataset.name}'"
-                             ) from None
+            raise InputError(
+                str(exc),
+                line=line,
+                hint=f"see the declared fields of dataset '{self.plan.dataset.name}'",
+            ) from None
         self.returned += 1
         self.subjects.add(subject)
         return out
@@ -123,8 +138,14 @@ class Job:
 class Veil:
     """A loaded bundle, a ledger and a keyring: everything a disclosure needs."""
 
-    def __init__(self, bundle: Bundle, ledger: Ledger, keys: Keyring | None = None,
-                 *, plan_cache: int = 256) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        ledger: Appender,
+        keys: Keyring | None = None,
+        *,
+        plan_cache: int = 256,
+    ) -> None:
         self.bundle = bundle
         self.ledger = ledger
         self.keys = keys if keys is not None else Keyring.from_environment()
@@ -156,12 +177,15 @@ class Veil:
 
     def append(self, event: Event) -> StoredEvent:
         try:
-            return self.ledger.append(event)
+            stored: StoredEvent = self.ledger.append(event)
+            return stored
         except LedgerError:
             raise
         except Exception as exc:  # a backend bug must still fail closed
-            raise LedgerError(f"the ledger could not record the event ({type(exc).__name__})",
-                              hint="nothing was disclosed; check the ledger and retry") from None
+            raise LedgerError(
+                f"the ledger could not record the event ({type(exc).__name__})",
+                hint="nothing was disclosed; check the ledger and retry",
+            ) from None
 
     def _log_refusal(self, request: Request, exc: AccessDenied) -> None:
         event = Event(

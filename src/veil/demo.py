@@ -31,31 +31,75 @@ class Scenario:
 
 
 HEALTH = [
-    Scenario("Treating clinician (org-north)", Request(
-        subject_id="dr.alvarez", subject={"role": "clinician", "org": "org-north"},
-        purpose="TREAT", dataset="patients")),
-    Scenario("External researcher", Request(
-        subject_id="r.chen", subject={"role": "researcher", "org": "university"},
-        purpose="HRESCH", dataset="patients", recipient="university-study-42")),
-    Scenario("Billing clerk", Request(
-        subject_id="b.okafor", subject={"role": "billing_clerk", "org": "payer-co"},
-        purpose="HPAYMT", dataset="patients")),
-    Scenario("ER nurse, break-glass", Request(
-        subject_id="n.kowalski", subject={"role": "nurse", "org": "org-south"},
-        purpose="ETREAT", dataset="patients",
-        reason="unconscious patient admitted via ER, no chart at this site")),
+    Scenario(
+        "Treating clinician (org-north)",
+        Request(
+            subject_id="dr.alvarez",
+            subject={"role": "clinician", "org": "org-north"},
+            purpose="TREAT",
+            dataset="patients",
+        ),
+    ),
+    Scenario(
+        "External researcher",
+        Request(
+            subject_id="r.chen",
+            subject={"role": "researcher", "org": "university"},
+            purpose="HRESCH",
+            dataset="patients",
+            recipient="university-study-42",
+        ),
+    ),
+    Scenario(
+        "Billing clerk",
+        Request(
+            subject_id="b.okafor",
+            subject={"role": "billing_clerk", "org": "payer-co"},
+            purpose="HPAYMT",
+            dataset="patients",
+        ),
+    ),
+    Scenario(
+        "ER nurse, break-glass",
+        Request(
+            subject_id="n.kowalski",
+            subject={"role": "nurse", "org": "org-south"},
+            purpose="ETREAT",
+            dataset="patients",
+            reason="unconscious patient admitted via ER, no chart at this site",
+        ),
+    ),
 ]
 
 FINANCE = [
-    Scenario("Fraud analyst (bank-a)", Request(
-        subject_id="f.meyer", subject={"role": "fraud_analyst", "org": "bank-a"},
-        purpose="FRAUD", dataset="accounts")),
-    Scenario("Support agent (bank-a)", Request(
-        subject_id="s.dubois", subject={"role": "support_agent", "org": "bank-a"},
-        purpose="SUPPORT", dataset="accounts")),
-    Scenario("Analytics vendor", Request(
-        subject_id="vendor-etl", subject={"role": "analytics_vendor", "org": "vendor-insight"},
-        purpose="ANALYTICS", dataset="accounts", recipient="insight-analytics-ltd")),
+    Scenario(
+        "Fraud analyst (bank-a)",
+        Request(
+            subject_id="f.meyer",
+            subject={"role": "fraud_analyst", "org": "bank-a"},
+            purpose="FRAUD",
+            dataset="accounts",
+        ),
+    ),
+    Scenario(
+        "Support agent (bank-a)",
+        Request(
+            subject_id="s.dubois",
+            subject={"role": "support_agent", "org": "bank-a"},
+            purpose="SUPPORT",
+            dataset="accounts",
+        ),
+    ),
+    Scenario(
+        "Analytics vendor",
+        Request(
+            subject_id="vendor-etl",
+            subject={"role": "analytics_vendor", "org": "vendor-insight"},
+            purpose="ANALYTICS",
+            dataset="accounts",
+            recipient="insight-analytics-ltd",
+        ),
+    ),
 ]
 
 
@@ -71,8 +115,12 @@ def _cell(v: Any) -> str:
     return text if len(text) <= 34 else text[:31] + "..."
 
 
-def _side_by_side(console: Console, title: str, original: dict[str, Any],
-                  views: list[tuple[str, dict[str, Any] | None]]) -> None:
+def _side_by_side(
+    console: Console,
+    title: str,
+    original: dict[str, Any],
+    views: list[tuple[str, dict[str, Any] | None]],
+) -> None:
     t = Table(title=title, show_lines=False, expand=False)
     t.add_column("field", style="bold")
     t.add_column("original", style="dim")
@@ -92,8 +140,13 @@ def _side_by_side(console: Console, title: str, original: dict[str, Any],
     console.print(t)
 
 
-def _run_bundle(console: Console, veil: Veil, scenarios: list[Scenario],
-                records: list[dict[str, Any]], outdir: Path) -> None:
+def _run_bundle(
+    console: Console,
+    veil: Veil,
+    scenarios: list[Scenario],
+    records: list[dict[str, Any]],
+    outdir: Path,
+) -> None:
     sample = records[0]
     views: list[tuple[str, dict[str, Any] | None]] = []
     for sc in scenarios:
@@ -114,21 +167,34 @@ def _run_bundle(console: Console, veil: Veil, scenarios: list[Scenario],
                 f.write(json.dumps(r) + "\n")
         e = result.event.event
         flag = " [bold yellow]BREAK-GLASS[/]" if e.break_glass.used else ""
-        console.print(f"  {sc.title}: {e.records.returned}/{e.records.read} records disclosed "
-                      f"({e.records.filtered} filtered) -> {out}  ledger #{result.event.seq}{flag}",
-                      highlight=False)
-    _side_by_side(console, f"One {scenarios[0].request.dataset} record, as each requester "
-                  "receives it", sample, views)
+        console.print(
+            f"  {sc.title}: {e.records.returned}/{e.records.read} records disclosed "
+            f"({e.records.filtered} filtered) -> {out}  ledger #{result.event.seq}{flag}",
+            highlight=False,
+        )
+    _side_by_side(
+        console,
+        f"One {scenarios[0].request.dataset} record, as each requester receives it",
+        sample,
+        views,
+    )
 
 
 def run_demo(root: Path, workdir: Path, console: Console) -> None:
     policies = root / "policies"
     data = root / "examples" / "data"
     if not (policies / "health").is_dir() or not (data / "patients.jsonl").is_file():
-        raise ConfigError(f"demo data not found under {root.resolve()}",
-                          hint="run 'veil demo' from the repository root, or pass --root")
-    console.print(Panel("[bold]veil demo[/] - synthetic data, [bold red]PUBLIC DEMO KEYS[/] "
-                        "(never use them for real data)", expand=False))
+        raise ConfigError(
+            f"demo data not found under {root.resolve()}",
+            hint="run 'veil demo' from the repository root, or pass --root",
+        )
+    console.print(
+        Panel(
+            "[bold]veil demo[/] - synthetic data, [bold red]PUBLIC DEMO KEYS[/] "
+            "(never use them for real data)",
+            expand=False,
+        )
+    )
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -136,25 +202,35 @@ def run_demo(root: Path, workdir: Path, console: Console) -> None:
 
     keys = Keyring.demo()
     ledger = open_ledger(f"sqlite:///{workdir / 'ledger.db'}", None)
-    for name, scenarios, file in (("health", HEALTH, "patients.jsonl"),
-                                  ("finance", FINANCE, "accounts.jsonl")):
+    for name, scenarios, file in (
+        ("health", HEALTH, "patients.jsonl"),
+        ("finance", FINANCE, "accounts.jsonl"),
+    ):
         if not (policies / name).is_dir():
             continue
         bundle = load_bundle(str(policies / name))
-        console.rule(f"bundle [bold]{bundle.name}[/] ({bundle.short_version}): "
-                     f"{len(bundle.rules)} rules")
+        console.rule(
+            f"bundle [bold]{bundle.name}[/] ({bundle.short_version}): {len(bundle.rules)} rules"
+        )
         veil = Veil(bundle, ledger, keys)
         _run_bundle(console, veil, scenarios, _read_jsonl(data / file), workdir)
     report = ledger.verify()
     console.rule("ledger")
-    console.print(f"ledger verify: {'[green]ok[/]' if report.ok else '[red]FAILED[/]'} - "
-                  f"{report.checked} events, head {report.head_hash[:20]}...", highlight=False)
+    console.print(
+        f"ledger verify: {'[green]ok[/]' if report.ok else '[red]FAILED[/]'} - "
+        f"{report.checked} events, head {report.head_hash[:20]}...",
+        highlight=False,
+    )
     patient = _read_jsonl(data / "patients.jsonl")[0]["patient_id"]
     t = Table(title=f"Accounting of disclosures for {patient} (HIPAA 164.528)")
     for col in ("date", "recipient", "purpose", "what was disclosed"):
         t.add_column(col)
     for e in ledger.accounting(patient):
-        t.add_row(e.time[:19], e.recipient, e.purpose + (" BREAK-GLASS" if e.break_glass else ""),
-                  e.description)
+        t.add_row(
+            e.time[:19],
+            e.recipient,
+            e.purpose + (" BREAK-GLASS" if e.break_glass else ""),
+            e.description,
+        )
     console.print(t)
     console.print(f"Try: veil audit tail --ledger sqlite:///{workdir / 'ledger.db'}")

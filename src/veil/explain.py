@@ -81,9 +81,16 @@ def explain(plan: Plan) -> Explanation:
             outcome, reason = d.outcome.describe(), d.reason
         out.append(
             FieldExplanation(
-                path, info.type.value, tuple(sorted(info.tags)), outcome,
+                path,
+                info.type.value,
+                tuple(sorted(info.tags)),
+                outcome,
                 d.outcome.label if not info.is_container else outcome,
-                d.rules, d.overridden, reason, info.is_container, tuple(conditional),
+                d.rules,
+                d.overridden,
+                reason,
+                info.is_container,
+                tuple(conditional),
             )
         )
     rows = tuple(
@@ -91,5 +98,12 @@ def explain(plan: Plan) -> Explanation:
         for rule, idx in plan.row_filters
     )
     refusal = refusal_of(plan)
-    return Explanation(plan.bundle, plan.bundle_version, plan.dataset.name, tuple(out), rows,
-                       plan.notes, refusal.message if refusal else None)
+    return Explanation(
+        plan.bundle,
+        plan.bundle_version,
+        plan.dataset.name,
+        tuple(out),
+        rows,
+        plan.notes,
+        refusal.message if refusal else None,
+    )

@@ -29,7 +29,9 @@ FORMATS = ("jsonl", "json", "csv")
 def detect_format(path: str | None, explicit: str | None) -> str:
     if explicit:
         if explicit not in FORMATS:
-            raise InputError(f"unknown format '{explicit}'", hint=f"use one of {', '.join(FORMATS)}")
+            raise InputError(
+                f"unknown format '{explicit}'", hint=f"use one of {', '.join(FORMATS)}"
+            )
         return explicit
     if path and path != "-":
         suffix = Path(path).suffix.lower().lstrip(".")
@@ -52,19 +54,22 @@ def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, Any]]:
         try:
             yield n, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(_json_error(exc), line=n,
-                             hint="each line must hold one JSON object") from None
+            raise InputError(
+                _json_error(exc), line=n, hint="each line must hold one JSON object"
+            ) from None
 
 
 def read_json(stream: IO[str]) -> Iterator[tuple[int, Any]]:
     try:
         data = json.load(stream)
     except json.JSONDecodeError as exc:
-        raise InputError(_json_error(exc), line=exc.lineno,
-                         hint="the file must hold a JSON array of objects (or one object)") from None
+        raise InputError(
+            _json_error(exc),
+            line=exc.lineno,
+            hint="the file must hold a JSON array of objects (or one object)",
+        ) from None
     items = data if isinstance(data, list) else [data]
-    for i, item in enumerate(items, 1):
-        yield i, item  # "line" is the item's position in the array
+    yield from enumerate(items, 1)  # "line" is the item's position in the array
 
 
 def _csv_value(text: str, ftype: FieldType, col: str, line: int) -> Any:
@@ -89,8 +94,10 @@ def _csv_value(text: str, ftype: FieldType, col: str, line: int) -> Any:
 
 def read_csv(stream: IO[str], ds: DatasetInfo) -> Iterator[tuple[int, Any]]:
     if not ds.is_flat:
-        raise InputError(f"dataset '{ds.name}' has nested fields; CSV cannot hold them",
-                         hint="use JSON or JSONL input")
+        raise InputError(
+            f"dataset '{ds.name}' has nested fields; CSV cannot hold them",
+            hint="use JSON or JSONL input",
+        )
     reader = csv.reader(stream)
     try:
         header = next(reader)
@@ -105,10 +112,15 @@ def read_csv(stream: IO[str], ds: DatasetInfo) -> Iterator[tuple[int, Any]]:
             if not row:
                 continue
             if len(row) != len(header):
-                raise InputError(f"expected {len(header)} columns, found {len(row)}", line=line,
-                                 hint="check quoting of values that contain commas")
-            yield line, {c: _csv_value(v, t, c, line) for c, v, t in zip(header, row, types,
-                                                                          strict=True)}
+                raise InputError(
+                    f"expected {len(header)} columns, found {len(row)}",
+                    line=line,
+                    hint="check quoting of values that contain commas",
+                )
+            yield (
+                line,
+                {c: _csv_value(v, t, c, line) for c, v, t in zip(header, row, types, strict=True)},
+            )
     except csv.Error as exc:
         raise InputError(f"malformed CSV ({exc})", line=reader.line_num) from None
 
@@ -139,8 +151,9 @@ class Writer:
         if self._csv is not None:
             self._csv.writerow([_csv_text(record.get(c)) for c in self.columns])
         elif self.fmt == "json":
-            self.stream.write(("," if self.count else "") + "\n" + json.dumps(record,
-                                                                            ensure_ascii=False))
+            self.stream.write(
+                ("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False)
+            )
         else:
             self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.count += 1

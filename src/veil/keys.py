@@ -42,8 +42,8 @@ def decode_key(text: str, *, source: str) -> bytes:
     except (ValueError, binascii.Error):
         raise ConfigError(
             f"key in {source} is not valid hex or base64",
-            hint="write keys as 'hex:<64 hex digits>' or 'base64:<...>'; "
-            "generate one with: python -c 'import secrets; print(\"hex:\" + secrets.token_hex(32))'",
+            hint="write keys as 'hex:<64 hex digits>' or 'base64:<...>'; generate one"
+            " with: python -c 'import secrets; print(\"hex:\" + secrets.token_hex(32))'",
         ) from None
     if len(raw) < MIN_KEY_BYTES:
         raise ConfigError(

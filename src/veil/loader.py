@@ -87,9 +87,12 @@ def node_line(node: yaml.Node | None, loc: Loc) -> int | None:
                     nxt = v
                     best = k.start_mark.line + 1
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                nxt = node.value[part]
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            nxt = node.value[part]
         if nxt is None:
             break
         node = nxt
@@ -182,9 +185,11 @@ def _child(node: yaml.Node, key: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode) and k.value == str(key):
-                return v
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-        return node.value[key] if key < len(node.value) else None
+                found: yaml.Node = v
+                return found
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+        item: yaml.Node = node.value[key]
+        return item
     return None
 
 
@@ -209,13 +214,21 @@ def load_raw(root: str | Path) -> RawBundle:
             continue
         bf, node = loaded
 
-        def once(kind: str, value: Any, current: Any, rel: str = rel, node: yaml.Node = node) -> Any:
+        def once(
+            kind: str, value: Any, current: Any, rel: str = rel, node: yaml.Node = node
+        ) -> Any:
             if value is None:
                 return current
             if current is not None:
                 issues.append(
-                    Issue("duplicate", f"'{kind}' is declared in more than one file", rel,
-                          node_line(node, [kind]), kind, "declare it in one file only")
+                    Issue(
+                        "duplicate",
+                        f"'{kind}' is declared in more than one file",
+                        rel,
+                        node_line(node, [kind]),
+                        kind,
+                        "declare it in one file only",
+                    )
                 )
                 return current
             return value
@@ -229,21 +242,37 @@ def load_raw(root: str | Path) -> RawBundle:
             for name, decl in getattr(bf, section).items():
                 key = f"{section}.{name}"
                 if name in target:
-                    issues.append(Issue("duplicate", f"attribute '{name}' declared twice", rel,
-                                        node_line(node, [section, name]), key))
+                    issues.append(
+                        Issue(
+                            "duplicate",
+                            f"attribute '{name}' declared twice",
+                            rel,
+                            node_line(node, [section, name]),
+                            key,
+                        )
+                    )
                 target[name] = decl
-                raw.attr_src[key] = Located(rel, _child(_child(node, section) or node, name),
-                                            (section, name))
+                raw.attr_src[key] = Located(
+                    rel, _child(_child(node, section) or node, name), (section, name)
+                )
         for name, ds in bf.datasets.items():
             if name in raw.datasets:
-                issues.append(Issue("duplicate", f"dataset '{name}' is declared twice", rel,
-                                    node_line(node, ["datasets", name]), f"datasets.{name}",
-                                    f"first declared in {raw.dataset_src[name].file}"))
+                issues.append(
+                    Issue(
+                        "duplicate",
+                        f"dataset '{name}' is declared twice",
+                        rel,
+                        node_line(node, ["datasets", name]),
+                        f"datasets.{name}",
+                        f"first declared in {raw.dataset_src[name].file}",
+                    )
+                )
                 continue
             raw.datasets[name] = ds
             dnode = _child(node, "datasets")
-            raw.dataset_src[name] = Located(rel, _child(dnode, name) if dnode else None,
-                                            ("datasets", name))
+            raw.dataset_src[name] = Located(
+                rel, _child(dnode, name) if dnode else None, ("datasets", name)
+            )
         rnode = _child(node, "rules")
         for i, rule in enumerate(bf.rules):
             raw.rules.append(rule)
@@ -253,8 +282,14 @@ def load_raw(root: str | Path) -> RawBundle:
             raw.tests.append(test)
             raw.test_src.append(Located(rel, _child(tnode, i) if tnode else None, ("tests", i)))
     if meta is None:
-        issues.append(Issue("missing", "no file declares 'bundle: {name: ...}'", str(root),
-                            hint="add a bundle.yaml with 'bundle: {name: my-bundle}'"))
+        issues.append(
+            Issue(
+                "missing",
+                "no file declares 'bundle: {name: ...}'",
+                str(root),
+                hint="add a bundle.yaml with 'bundle: {name: my-bundle}'",
+            )
+        )
     if issues:
         raise PolicyError(issues)
     assert meta is not None

@@ -21,7 +21,7 @@ from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
 from .conditions import ALWAYS, Context, Dnf
 from .decision import Decision, Match, combine
 from .errors import AccessDenied
-from .matching import conjoin, resource_element, residual, target_matches
+from .matching import conjoin, residual, resource_element, target_matches
 from .request import Request, check_request
 
 MAX_PREDICATES = 16
@@ -57,9 +57,7 @@ class Plan:
         table = self._memo.get(mask)
         if table is None:
             table = {
-                path: combine(
-                    [*fr.static, *(m for i, m in fr.dynamic if mask >> i & 1)]
-                )
+                path: combine([*fr.static, *(m for i, m in fr.dynamic if mask >> i & 1)])
                 for path, fr in self.fields.items()
             }
             self._memo[mask] = table
@@ -124,8 +122,10 @@ def build_plan(bundle: Bundle, req: Request) -> Plan:
         if not target_matches(cr, ds, None):
             continue
         if cr.rule.break_glass and len((req.reason or "").strip()) < MIN_REASON_CHARS:
-            notes.append(f"break-glass rule '{cr.id}' ignored: the request gives no reason "
-                         f"(at least {MIN_REASON_CHARS} characters)")
+            notes.append(
+                f"break-glass rule '{cr.id}' ignored: the request gives no reason "
+                f"(at least {MIN_REASON_CHARS} characters)"
+            )
             continue
         r = _rule_residual(cr, ctx)
         if r != ():
@@ -152,8 +152,9 @@ def build_plan(bundle: Bundle, req: Request) -> Plan:
             rr = conjoin(r, residual(cr.when["resource"], fctx))
             if rr == ():
                 continue
-            m = Match(cr.id, cr.order, out, cr.rule.exception, cr.rule.priority,
-                      cr.rule.break_glass)
+            m = Match(
+                cr.id, cr.order, out, cr.rule.exception, cr.rule.priority, cr.rule.break_glass
+            )
             idx = predicate(rr, cr.id)
             if idx is None:
                 static.append(m)
@@ -161,8 +162,17 @@ def build_plan(bundle: Bundle, req: Request) -> Plan:
                 dynamic.append((idx, m))
         fields[f.path] = FieldRules(f, tuple(static), tuple(dynamic))
 
-    return Plan(bundle.name, bundle.version, req, ds, fields, tuple(predicates),
-                tuple(predicate_rules), tuple(row_filters), tuple(notes))
+    return Plan(
+        bundle.name,
+        bundle.version,
+        req,
+        ds,
+        fields,
+        tuple(predicates),
+        tuple(predicate_rules),
+        tuple(row_filters),
+        tuple(notes),
+    )
 
 
 def refusal_of(plan: Plan) -> AccessDenied | None:

@@ -65,8 +65,10 @@ def run_case(veil: Veil, case: PolicyTest) -> list[str]:
         return [f"request rejected: {exc.message}"]
     refused = explanation.refused is not None
     if exp.denied is not None and exp.denied != refused:
-        failures.append(f"expected denied={exp.denied}, got denied={refused}"
-                        + (f" ({explanation.refused})" if refused else ""))
+        failures.append(
+            f"expected denied={exp.denied}, got denied={refused}"
+            + (f" ({explanation.refused})" if refused else "")
+        )
     for path, want in exp.outcomes.items():
         try:
             got = explanation.outcome_of(path)

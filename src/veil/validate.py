@@ -26,9 +26,9 @@ from .conditions import ACES, ALWAYS, Clause, ConditionSyntaxError, Context, par
 from .decision import ALLOW, DENY, REDACT, Outcome
 from .errors import Issue, PolicyError, TransformError
 from .loader import Located, RawBundle, format_loc, load_raw
-from .matching import RESERVED_CONTEXT, RESOURCE_KEYS, resource_element, residual, target_matches
+from .matching import RESERVED_CONTEXT, RESOURCE_KEYS, residual, resource_element, target_matches
 from .model import AttributeDecl, Dataset, Rule
-from .paths import PathSyntaxError, parent, parse, parse_selector, strip_each
+from .paths import PathSyntaxError, parent, parse, strip_each
 from .transforms.base import SCALAR_TYPES, FieldType
 
 
@@ -41,12 +41,15 @@ class _Issues:
     def __init__(self) -> None:
         self.items: list[Issue] = []
 
-    def add(self, code: str, msg: str, src: Located, sub: tuple[Any, ...] = (), hint: str = "") -> None:
+    def add(
+        self, code: str, msg: str, src: Located, sub: tuple[Any, ...] = (), hint: str = ""
+    ) -> None:
         self.items.append(Issue(code, msg, src.file, src.line(sub), src.where(sub), hint))
 
 
-def _compile_dataset(name: str, ds: Dataset, src: Located, known_tags: set[str],
-                     issues: _Issues) -> DatasetInfo | None:
+def _compile_dataset(
+    name: str, ds: Dataset, src: Located, known_tags: set[str], issues: _Issues
+) -> DatasetInfo | None:
     fields: dict[str, FieldInfo] = {}
     ok = True
     for path, decl in ds.fields.items():
@@ -59,8 +62,13 @@ def _compile_dataset(name: str, ds: Dataset, src: Located, known_tags: set[str],
             continue
         for tag in decl.tags:
             if tag not in known_tags:
-                issues.add("tag", f"unknown tag '{tag}' on field '{path}'", src, (*where, "tags"),
-                           f"declared tags: {', '.join(sorted(known_tags)) or '(none)'}")
+                issues.add(
+                    "tag",
+                    f"unknown tag '{tag}' on field '{path}'",
+                    src,
+                    (*where, "tags"),
+                    f"declared tags: {', '.join(sorted(known_tags)) or '(none)'}",
+                )
         vtype = decl.items or decl.type
         if decl.type == FieldType.LIST and decl.items is None:
             vtype = FieldType.OBJECT
@@ -75,11 +83,16 @@ def _compile_dataset(name: str, ds: Dataset, src: Located, known_tags: set[str],
             if existing is None:
                 fields[par] = FieldInfo(par, want, FieldType.OBJECT, frozenset(), True, False)
             elif existing.type != want or (is_list and existing.value_type != FieldType.OBJECT):
-                issues.add("path", f"field '{par}' is declared as {existing.type.value} but "
-                           f"'{path}' needs it to be a {want.value}"
-                           + (" of objects" if is_list else ""), src, ("fields", par),
-                           "declare it as 'type: list' without 'items' for a list of objects"
-                           if is_list else "declare it as 'type: object'")
+                issues.add(
+                    "path",
+                    f"field '{par}' is declared as {existing.type.value} but "
+                    f"'{path}' needs it to be a {want.value}" + (" of objects" if is_list else ""),
+                    src,
+                    ("fields", par),
+                    "declare it as 'type: list' without 'items' for a list of objects"
+                    if is_list
+                    else "declare it as 'type: object'",
+                )
                 ok = False
             child = par
     ordered = dict(sorted(fields.items(), key=lambda kv: kv[0].count(".")))
@@ -88,8 +101,13 @@ def _compile_dataset(name: str, ds: Dataset, src: Located, known_tags: set[str],
         path = getattr(ds, key)
         f = fields.get(path)
         if f is None or f.is_container or "[*]" in path or f.type == FieldType.LIST:
-            issues.add("dataset", f"{key} '{path}' must be a declared scalar field outside lists",
-                       src, (key,), f"declare '{path}' under fields, or point {key} at one that is")
+            issues.add(
+                "dataset",
+                f"{key} '{path}' must be a declared scalar field outside lists",
+                src,
+                (key,),
+                f"declare '{path}' under fields, or point {key} at one that is",
+            )
             ok = False
         ids[key] = tuple(path.split("."))
     if not ok:
@@ -118,9 +136,13 @@ def _rule_outcome(rule: Rule, src: Located, issues: _Issues) -> Outcome | None:
     except ValidationError as err:
         for e in err.errors(include_url=False, include_input=False):
             loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-            issues.add("transform", f"{then.transform}: {e['msg']}"
-                       + (f" at '{format_loc(loc)}'" if loc else ""),
-                       src, ("then", "params", *loc), f"see the transforms table: {spec.example}")
+            issues.add(
+                "transform",
+                f"{then.transform}: {e['msg']}" + (f" at '{format_loc(loc)}'" if loc else ""),
+                src,
+                ("then", "params", *loc),
+                f"see the transforms table: {spec.example}",
+            )
         return None
     if then.transform == "redact":
         return REDACT
@@ -129,41 +151,77 @@ def _rule_outcome(rule: Rule, src: Located, issues: _Issues) -> Outcome | None:
     return Outcome("transform", spec.name, params, spec.rank, spec.reveal_score(params))
 
 
-def _check_selector(clause: Clause, rule_datasets: list[DatasetInfo], b: RawBundle,
-                    src: Located, where: tuple[Any, ...], issues: _Issues) -> None:
+def _check_selector(
+    clause: Clause,
+    rule_datasets: list[DatasetInfo],
+    b: RawBundle,
+    src: Located,
+    where: tuple[Any, ...],
+    issues: _Issues,
+) -> None:
     ace, keys = clause.ace, clause.keys
     head = keys[0]
     if ace == "subject":
         if head != "id" and head not in b.subject_attributes:
-            issues.add("attribute", f"subject attribute '{head}' is not declared", src, where,
-                       f"declared: id, {', '.join(sorted(b.subject_attributes)) or '(none)'}")
+            issues.add(
+                "attribute",
+                f"subject attribute '{head}' is not declared",
+                src,
+                where,
+                f"declared: id, {', '.join(sorted(b.subject_attributes)) or '(none)'}",
+            )
     elif ace == "context":
         if head not in RESERVED_CONTEXT and head not in b.context_attributes:
-            issues.add("attribute", f"context attribute '{head}' is not declared", src, where,
-                       f"declared: {', '.join([*RESERVED_CONTEXT, *sorted(b.context_attributes)])}")
+            issues.add(
+                "attribute",
+                f"context attribute '{head}' is not declared",
+                src,
+                where,
+                f"declared: {', '.join([*RESERVED_CONTEXT, *sorted(b.context_attributes)])}",
+            )
     elif ace == "action":
         if head != "name":
-            issues.add("attribute", f"action has no attribute '{head}'", src, where,
-                       "the action element has one attribute: $.name")
+            issues.add(
+                "attribute",
+                f"action has no attribute '{head}'",
+                src,
+                where,
+                "the action element has one attribute: $.name",
+            )
     elif head not in RESOURCE_KEYS:
-        issues.add("attribute", f"resource has no attribute '{head}'", src, where,
-                   f"resource attributes: {', '.join(RESOURCE_KEYS)}")
+        issues.add(
+            "attribute",
+            f"resource has no attribute '{head}'",
+            src,
+            where,
+            f"resource attributes: {', '.join(RESOURCE_KEYS)}",
+        )
     elif head == "record":
         rec_path = ".".join(keys[1:])
         hits = [
-            f for ds in rule_datasets for f in ds.fields.values()
-            if strip_each(f.path) == rec_path
+            f for ds in rule_datasets for f in ds.fields.values() if strip_each(f.path) == rec_path
         ]
         if not rec_path or not hits:
-            issues.add("attribute", f"'$.record.{rec_path}' is not a field of the rule's datasets",
-                       src, where, "use a declared field path; narrow target.datasets if needed")
+            issues.add(
+                "attribute",
+                f"'$.record.{rec_path}' is not a field of the rule's datasets",
+                src,
+                where,
+                "use a declared field path; narrow target.datasets if needed",
+            )
         elif any("[*]" in f.path for f in hits):
-            issues.add("attribute", f"'$.record.{rec_path}' is inside a list; row conditions "
-                       "can only read fields outside lists", src, where)
+            issues.add(
+                "attribute",
+                f"'$.record.{rec_path}' is inside a list; row conditions "
+                "can only read fields outside lists",
+                src,
+                where,
+            )
 
 
-def _enum_for(clause: Clause, b: RawBundle, datasets: dict[str, DatasetInfo],
-              tags: set[str]) -> tuple[str, set[Any]] | None:
+def _enum_for(
+    clause: Clause, b: RawBundle, datasets: dict[str, DatasetInfo], tags: set[str]
+) -> tuple[str, set[Any]] | None:
     """The finite set of values the selected attribute can take, if veil knows it."""
     ace, keys = clause.ace, clause.keys
     if ace == "context" and keys == ("purpose",):
@@ -186,8 +244,13 @@ def _enum_for(clause: Clause, b: RawBundle, datasets: dict[str, DatasetInfo],
     return None
 
 
-def _check_values(clause: Clause, enum: tuple[str, set[Any]], src: Located,
-                  where: tuple[Any, ...], issues: _Issues) -> None:
+def _check_values(
+    clause: Clause,
+    enum: tuple[str, set[Any]],
+    src: Located,
+    where: tuple[Any, ...],
+    issues: _Issues,
+) -> None:
     what, allowed = enum
     cond = clause.condition
     name = type(cond).__name__
@@ -199,24 +262,45 @@ def _check_values(clause: Clause, enum: tuple[str, set[Any]], src: Located,
     unknown = [v for v in values if v not in allowed]
     if unknown:
         shown = ", ".join(repr(v) for v in unknown)
-        issues.add("never_matches", f"{what} can never be {shown}", src, where,
-                   f"known values: {', '.join(sorted(map(str, allowed)))}")
+        issues.add(
+            "never_matches",
+            f"{what} can never be {shown}",
+            src,
+            where,
+            f"known values: {', '.join(sorted(map(str, allowed)))}",
+        )
 
 
-def _compile_rule(order: int, rule: Rule, src: Located, b: RawBundle,
-                  datasets: dict[str, DatasetInfo], tags: set[str],
-                  issues: _Issues) -> CompiledRule | None:
+def _compile_rule(
+    order: int,
+    rule: Rule,
+    src: Located,
+    b: RawBundle,
+    datasets: dict[str, DatasetInfo],
+    tags: set[str],
+    issues: _Issues,
+) -> CompiledRule | None:
     before = len(issues.items)
     t = rule.target
     if t.datasets is not None:
         for name in t.datasets:
             if name not in b.datasets:
-                issues.add("target", f"unknown dataset '{name}'", src, ("target", "datasets"),
-                           f"datasets: {', '.join(sorted(b.datasets))}")
+                issues.add(
+                    "target",
+                    f"unknown dataset '{name}'",
+                    src,
+                    ("target", "datasets"),
+                    f"datasets: {', '.join(sorted(b.datasets))}",
+                )
     for tag in t.tags or []:
         if tag not in tags:
-            issues.add("tag", f"unknown tag '{tag}'", src, ("target", "tags"),
-                       f"declared tags: {', '.join(sorted(tags))}")
+            issues.add(
+                "tag",
+                f"unknown tag '{tag}'",
+                src,
+                ("target", "tags"),
+                f"declared tags: {', '.join(sorted(tags))}",
+            )
     rule_datasets = [ds for ds in datasets.values() if t.datasets is None or ds.name in t.datasets]
     when = {}
     for ace in ACES:
@@ -232,8 +316,12 @@ def _compile_rule(order: int, rule: Rule, src: Located, b: RawBundle,
         when[ace] = dnf
         for i, conj in enumerate(dnf):
             for clause in conj:
-                where: tuple[Any, ...] = ("when", ace, *((i,) if isinstance(raw, list) else ()),
-                                          clause.selector)
+                where: tuple[Any, ...] = (
+                    "when",
+                    ace,
+                    *((i,) if isinstance(raw, list) else ()),
+                    clause.selector,
+                )
                 _check_selector(clause, rule_datasets, b, src, where, issues)
                 enum = _enum_for(clause, b, datasets, tags)
                 if enum is not None:
@@ -242,13 +330,23 @@ def _compile_rule(order: int, rule: Rule, src: Located, b: RawBundle,
     dynamic = any(c.dynamic for dnf in when.values() for conj in dnf for c in conj)
     if rule.is_row_rule:
         if t.fields is not None or t.tags is not None or t.types is not None:
-            issues.add("semantics", "a row rule (then: exclude) cannot target fields, tags or types",
-                       src, ("target",), "keep only target.datasets on row rules")
+            issues.add(
+                "semantics",
+                "a row rule (then: exclude) cannot target fields, tags or types",
+                src,
+                ("target",),
+                "keep only target.datasets on row rules",
+            )
     else:
         if outcome == DENY and dynamic:
-            issues.add("semantics", "'deny' cannot depend on record values: a request is refused "
-                       "before any record is read", src, ("then",),
-                       "use 'redact' for the field, or a row rule with 'then: exclude'")
+            issues.add(
+                "semantics",
+                "'deny' cannot depend on record values: a request is refused "
+                "before any record is read",
+                src,
+                ("then",),
+                "use 'redact' for the field, or a row rule with 'then: exclude'",
+            )
         if len(issues.items) == before:
             cr = CompiledRule(rule, order, src, when, outcome)
             _check_field_coverage(cr, rule_datasets, src, issues)
@@ -257,8 +355,9 @@ def _compile_rule(order: int, rule: Rule, src: Located, b: RawBundle,
     return CompiledRule(rule, order, src, when, outcome)
 
 
-def _check_field_coverage(cr: CompiledRule, rule_datasets: list[DatasetInfo], src: Located,
-                          issues: _Issues) -> None:
+def _check_field_coverage(
+    cr: CompiledRule, rule_datasets: list[DatasetInfo], src: Located, issues: _Issues
+) -> None:
     """A field rule must match some field; a transform must support every field it matches."""
     matched: list[FieldInfo] = []
     resource = cr.when["resource"]
@@ -273,20 +372,34 @@ def _check_field_coverage(cr: CompiledRule, rule_datasets: list[DatasetInfo], sr
     if outcome is not None and outcome.verdict == "transform":
         scalars = [f for f in matched if not f.is_container]
         if not scalars:
-            issues.add("target", "rule can never match: no scalar field fits its target and "
-                       "resource conditions", src, ("target",),
-                       "transforms apply to scalar fields; check target.fields/tags/types")
+            issues.add(
+                "target",
+                "rule can never match: no scalar field fits its target and resource conditions",
+                src,
+                ("target",),
+                "transforms apply to scalar fields; check target.fields/tags/types",
+            )
             return
         spec = transforms.get(outcome.transform or "")
         bad = [f.path for f in scalars if f.value_type not in spec.applies_to]
         if bad:
             kinds = ", ".join(sorted(t.value for t in spec.applies_to if t in SCALAR_TYPES))
-            issues.add("transform", f"transform '{spec.name}' cannot be applied to "
-                       f"{', '.join(bad)} (it handles: {kinds})", src, ("then",),
-                       "narrow the rule's target (fields, tags or types)")
+            issues.add(
+                "transform",
+                f"transform '{spec.name}' cannot be applied to "
+                f"{', '.join(bad)} (it handles: {kinds})",
+                src,
+                ("then",),
+                "narrow the rule's target (fields, tags or types)",
+            )
     elif not matched:
-        issues.add("target", "rule can never match: no field fits its target and resource "
-                   "conditions", src, ("target",), "check target.fields/tags/types and datasets")
+        issues.add(
+            "target",
+            "rule can never match: no field fits its target and resource conditions",
+            src,
+            ("target",),
+            "check target.fields/tags/types and datasets",
+        )
 
 
 def compile_bundle(raw: RawBundle) -> Bundle:
@@ -302,8 +415,13 @@ def compile_bundle(raw: RawBundle) -> Bundle:
     for order, (rule, src) in enumerate(zip(raw.rules, raw.rule_src, strict=True)):
         if rule.id in seen:
             first = seen[rule.id]
-            issues.add("duplicate_id", f"rule id '{rule.id}' is used twice", src, ("id",),
-                       f"first used at {first.file}:{first.line()}")
+            issues.add(
+                "duplicate_id",
+                f"rule id '{rule.id}' is used twice",
+                src,
+                ("id",),
+                f"first used at {first.file}:{first.line()}",
+            )
             continue
         seen[rule.id] = src
         compiled = _compile_rule(order, rule, src, raw, datasets, tags, issues)
@@ -311,8 +429,12 @@ def compile_bundle(raw: RawBundle) -> Bundle:
             rules.append(compiled)
     for i, (test, src) in enumerate(zip(raw.tests, raw.test_src, strict=True)):
         if test.request.dataset not in raw.datasets:
-            issues.add("test", f"test '{test.name}' uses unknown dataset "
-                       f"'{test.request.dataset}'", src, ("request", "dataset"))
+            issues.add(
+                "test",
+                f"test '{test.name}' uses unknown dataset '{test.request.dataset}'",
+                src,
+                ("request", "dataset"),
+            )
         del i
     if issues.items:
         raise PolicyError(issues.items)

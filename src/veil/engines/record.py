@@ -74,8 +74,7 @@ CHECKS: dict[FieldType, Callable[[Any], bool]] = {
 
 
 class Node:
-    __slots__ = ("action", "check", "children", "counter", "item", "kind", "nullable", "op",
-                 "path")
+    __slots__ = ("action", "check", "children", "counter", "item", "kind", "nullable", "op", "path")
 
     def __init__(self, path: str, kind: int, nullable: bool, check: Callable[[Any], bool]) -> None:
         self.path = path
@@ -146,8 +145,13 @@ class Executor:
         if op is None:
             spec = transforms.get(outcome.transform)
             info = self.plan.fields[path].info
-            ctx = BindContext(self.plan.dataset.name, path, info.value_type,
-                              self.plan.request.effective_recipient, self.keys)
+            ctx = BindContext(
+                self.plan.dataset.name,
+                path,
+                info.value_type,
+                self.plan.request.effective_recipient,
+                self.keys,
+            )
             for name in spec.keys_of(outcome.params):
                 self.key_fingerprints[name] = self.keys.fingerprint(name)
             op = spec.bind(outcome.params, ctx)
@@ -191,8 +195,10 @@ class Executor:
         # A container nobody may see anything inside of is omitted as a whole.
         for path in sorted(nodes, key=lambda p: -p.count(".")):
             node = nodes[path]
-            if node.kind in (OBJECT, LIST_OF_OBJECTS) and node.action == CLEAR and not any(
-                c.action != REDACT for c in node.children.values()
+            if (
+                node.kind in (OBJECT, LIST_OF_OBJECTS)
+                and node.action == CLEAR
+                and not any(c.action != REDACT for c in node.children.values())
             ):
                 node.action = REDACT
         return Table(root, labels)
@@ -215,8 +221,9 @@ class Executor:
         preds = self.plan.predicates
         if not preds:
             return 0
-        ctx = Context({**self._elements,
-                       "resource": {"dataset": self.plan.dataset.name, "record": record}})
+        ctx = Context(
+            {**self._elements, "resource": {"dataset": self.plan.dataset.name, "record": record}}
+        )
         mask = 0
         for i, dnf in enumerate(preds):
             if holds_dnf(dnf, ctx):
@@ -228,8 +235,14 @@ class Executor:
         t.records += 1
         return self._object(t, t.root, record, subject, "")
 
-    def _object(self, t: Table, nodes: dict[str, Node], src: dict[str, Any],
-                subject: str | None, prefix: str) -> dict[str, Any]:
+    def _object(
+        self,
+        t: Table,
+        nodes: dict[str, Node],
+        src: dict[str, Any],
+        subject: str | None,
+        prefix: str,
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         cells = t.cells
         for key, value in src.items():
@@ -245,8 +258,9 @@ class Executor:
                     out[key] = None
                 continue
             if not node.check(value):
-                raise RecordError(node.path, f"expected {_type_name(node)}, "
-                                  f"got {type(value).__name__}")
+                raise RecordError(
+                    node.path, f"expected {_type_name(node)}, got {type(value).__name__}"
+                )
             kind = node.kind
             if kind == LEAF:
                 action = node.action
@@ -269,10 +283,12 @@ class Executor:
                 items = []
                 for item in value:
                     if type(item) is not dict:
-                        raise RecordError(node.path, f"expected a list of objects, "
-                                          f"got an item of type {type(item).__name__}")
-                    items.append(self._object(t, node.children, item, subject,
-                                              node.path + "[*]."))
+                        raise RecordError(
+                            node.path,
+                            f"expected a list of objects, "
+                            f"got an item of type {type(item).__name__}",
+                        )
+                    items.append(self._object(t, node.children, item, subject, node.path + "[*]."))
                 out[key] = items
             else:
                 out[key] = self._scalars(t, node, value, subject)
@@ -283,13 +299,16 @@ class Executor:
         assert check is not None
         for v in values:
             if v is not None and not check(v):
-                raise RecordError(node.path, f"list item: expected "
-                                  f"{self.plan.fields[node.path].info.value_type.value}, "
-                                  f"got {type(v).__name__}")
+                raise RecordError(
+                    node.path,
+                    f"list item: expected "
+                    f"{self.plan.fields[node.path].info.value_type.value}, "
+                    f"got {type(v).__name__}",
+                )
         t.cells[node.counter] += len(values)
         if node.action == CLEAR:
             return list(values)
-        out = []
+        out: list[Any] = []
         for v in values:
             if v is None:
                 out.append(None)
@@ -322,17 +341,22 @@ class Executor:
 
 
 def _type_name(node: Node) -> str:
-    return {
-        LEAF: "a scalar of the declared type",
-        OBJECT: "an object",
-        LIST_OF_OBJECTS: "a list",
-        LIST_OF_SCALARS: "a list",
-    }[node.kind] if node.kind != LEAF else _leaf_name(node)
+    return (
+        {
+            LEAF: "a scalar of the declared type",
+            OBJECT: "an object",
+            LIST_OF_OBJECTS: "a list",
+            LIST_OF_SCALARS: "a list",
+        }[node.kind]
+        if node.kind != LEAF
+        else _leaf_name(node)
+    )
 
 
 def _leaf_name(node: Node) -> str:
     for ftype, check in CHECKS.items():
         if check is node.check:
-            return ftype.value + (" (ISO 8601)" if ftype in (FieldType.DATE, FieldType.DATETIME)
-                                  else "")
+            return ftype.value + (
+                " (ISO 8601)" if ftype in (FieldType.DATE, FieldType.DATETIME) else ""
+            )
     return "the declared type"
