@@ -94,7 +94,7 @@ FINANCE = [
         "Analytics vendor",
         Request(
             subject_id="vendor-etl",
-            subject={"role": "analytics_vendor", "org": "vendor-insight"},
+            subject={"role": "analytics_vendor", "org": "vendor-insight", "client": "bank-a"},
             purpose="ANALYTICS",
             dataset="accounts",
             recipient="insight-analytics-ltd",

@@ -31,7 +31,10 @@ def target_matches(rule: CompiledRule, ds: DatasetInfo, f: FieldInfo | None) -> 
         return False
     if f is None:
         return True
-    if t.fields is not None and not any(fnmatch.fnmatchcase(f.path, p) for p in t.fields):
+    # '[' is literal in field paths ("name[*].given"), not a character class.
+    if t.fields is not None and not any(
+        fnmatch.fnmatchcase(f.path, p.replace("[", "[[]")) for p in t.fields
+    ):
         return False
     if t.tags is not None and not f.tags.intersection(t.tags):
         return False
