@@ -92,7 +92,6 @@ _US_STATES = (
 )  # fmt: skip
 _RESTRICTED = tuple(sorted(RESTRICTED_ZIP3))
 _RESTRICTED_INTS = frozenset(int(p) for p in RESTRICTED_ZIP3)
-_DIGITS = "0123456789"
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 _DOC_NETS = ("192.0.2.", "198.51.100.", "203.0.113.")  # RFC 5737: never routed
@@ -215,7 +214,13 @@ def _alnum3() -> tuple[str, ...]:
 
 
 def _digits(rng: random.Random, k: int) -> str:
-    return "".join(rng.choices(_DIGITS, k=k))
+    """``k`` random digits, 15 per draw (a double carries ~15.9 decimal digits)."""
+    out = ""
+    while k > 0:
+        m = min(k, 15)
+        out += f"{int(rng.random() * 10**m):0{m}d}"
+        k -= m
+    return out
 
 
 def _phone(rng: random.Random) -> str:
@@ -330,8 +335,11 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 
 
+_LETTER_VALUES = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})  # A=10 .. Z=35
+
+
 def _mod97(text: str) -> int:
-    return int("".join(str(int(c, 36)) for c in text)) % 97
+    return int(text.translate(_LETTER_VALUES)) % 97
 
 
 def iban_valid(s: str) -> bool:
@@ -619,6 +627,7 @@ _LOCALES = {"DE": "de_DE", "FR": "fr_FR", "NL": "nl_NL", "GB": "en_GB", "US": "e
 _HOME_CURRENCY = {"DE": "EUR", "FR": "EUR", "NL": "EUR", "GB": "GBP", "US": "USD"}
 _ACCOUNT_COUNTRIES = ("DE", "FR", "NL", "GB")  # IBAN countries: every account has one
 _ACCOUNT_COUNTRY_CUM = tuple(accumulate((35, 25, 15, 25)))
+_KYC_RISK = ("low",) * 15 + ("medium",) * 4 + ("high",)  # 75% / 20% / 5%
 _OPEN_FIRST = date(2005, 1, 1).toordinal()
 _OPEN_LAST = date(2025, 12, 31).toordinal()
 
@@ -658,7 +667,8 @@ def _accounts(n: int, seed: int) -> Iterator[Record]:
             customers.append(customer)
         customer_id, holder, email, phone, born, country = customer
         pool = _pool(_LOCALES[country], seed)
-        status = rng.choices(("active", "closed", "frozen"), cum_weights=(85, 93, 100))[0]
+        r = rng.random()
+        status = "active" if r < 0.85 else "closed" if r < 0.93 else "frozen"
         r = rng.random()
         if status == "closed":
             balance = 0.0
@@ -684,7 +694,7 @@ def _accounts(n: int, seed: int) -> Iterator[Record]:
             "branch": _pick(rng, pool.city),
             "country": country,
             "credit_score": min(max(round(rng.gauss(690, 75)), 300), 850),
-            "kyc_risk": rng.choices(("low", "medium", "high"), cum_weights=(75, 95, 100))[0],
+            "kyc_risk": _pick(rng, _KYC_RISK),
             "status": status,
             "organization_id": _pick(rng, ("bank-a", "bank-b")),
         }

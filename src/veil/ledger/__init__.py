@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import ConfigError, LedgerError
 from .accounting import describe, render_csv, render_json
 from .base import AccountingEntry, Ledger, Problem, StoredEvent, VerifyReport
-from .chain import GENESIS, ChainRow, link_hash, verify_chain
+from .chain import GENESIS, ChainRow, link_hash, link_hash_text, verify_chain
 from .events import (
     BreakGlass,
     Event,
@@ -42,6 +42,7 @@ __all__ = [
     "canonical_json",
     "describe",
     "link_hash",
+    "link_hash_text",
     "open_ledger",
     "render_csv",
     "render_json",
