@@ -152,9 +152,9 @@ class _Verifier:
         self.report = VerifyReport(keyed=key is not None)
         self.anchor_seen = False
 
-    def add(self, st: _Row, kind: str, text: str, *, seq: int | None = None) -> None:
-        s = st.row.seq if seq is None else seq
-        self.report.problems.append(Problem(s, st.eid, kind, f"seq {s} (event {st.eid}): {text}"))
+    def add(self, st: _Row, kind: str, text: str) -> None:
+        s, eid = st.row.seq, st.eid
+        self.report.problems.append(Problem(s, eid, kind, f"seq {s} (event {eid}): {text}"))
 
     def load(self, row: ChainRow) -> _Row:
         expect = link_hash_text(

@@ -90,16 +90,23 @@ def _digest(sorted_unique: Sequence[str]) -> str:
     return hashlib.sha256(("\x00".join(sorted_unique) + "\x00").encode()).hexdigest()
 
 
-def _time_bound(value: str | None, *, end: bool) -> str | None:
-    if value is None:
-        return None
+def _time_filter(since: str | None, until: str | None) -> tuple[list[str], list[str]]:
+    """SQL conditions on ``e.time`` for inclusive bounds; a bare-date ``until`` covers its day."""
+    conds, args = [], []
     try:
-        return normalize_time(value, end_of_day=end)
+        if since is not None:
+            conds.append("e.time >= ?")
+            args.append(normalize_time(since))
+        if until is not None:
+            date_only = len(until.strip()) == 10
+            conds.append("e.time < ?" if date_only else "e.time <= ?")
+            args.append(normalize_time(until, end_of_day=True))
     except ValueError:
         raise ConfigError(
-            f"{value!r} is not an ISO-8601 date or timestamp",
+            "since/until must be ISO-8601 dates or timestamps",
             hint="use e.g. 2024-05-01 or 2024-05-01T12:00:00+00:00",
         ) from None
+    return conds, args
 
 
 class SQLiteLedger:
@@ -360,7 +367,7 @@ class SQLiteLedger:
     def _event(self, seq: int, body: str, subjects: Sequence[str] = ()) -> Event:
         try:
             return Event.model_validate({**json.loads(body), "data_subjects": list(subjects)})
-        except ValueError:
+        except (ValueError, TypeError):
             raise TamperDetected(
                 f"ledger {self.path}: the stored body of seq {seq} is not a valid event",
                 hint="run `veil ledger verify` to see what was changed",
@@ -384,25 +391,21 @@ class SQLiteLedger:
         is then empty and :meth:`subjects_of` gives them. Reads page by page, so no
         read transaction stays open while the caller consumes the iterator.
         """
-        lo, hi = _time_bound(since, end=False), _time_bound(until, end=True)
-        until_op = "<" if until is not None and len(until.strip()) == 10 else "<="
+        where, args = _time_filter(since, until)
         sql = "SELECT e.seq, e.body, e.prev_hash, e.hash FROM events e"
-        args: list[Any] = []
         if data_subject is not None:
             sql += " JOIN event_subjects s ON s.event_id = e.event_id AND s.data_subject_id = ?"
-            args.append(data_subject)
-        where = []
-        if lo is not None:
-            where.append("e.time >= ?")
-            args.append(lo)
-        if hi is not None:
-            where.append(f"e.time {until_op} ?")
-            args.append(hi)
+            args.insert(0, data_subject)
         where.append("e.seq < ?" if descending else "e.seq > ?")
         sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY e.seq {'DESC' if descending else 'ASC'} LIMIT ?"
-        cursor = 2**63 - 1 if descending else 0
-        remaining = limit if limit is not None else -1
+        start = 2**63 - 1 if descending else 0
+        return self._pages(sql, args, start, limit, with_subjects)
+
+    def _pages(
+        self, sql: str, args: list[Any], cursor: int, limit: int | None, with_subjects: bool
+    ) -> Iterator[StoredEvent]:
+        remaining = -1 if limit is None else max(limit, 0)
         while remaining != 0:
             page = _PAGE if remaining < 0 else min(_PAGE, remaining)
             with self._guard("read events"):
@@ -430,19 +433,13 @@ class SQLiteLedger:
 
         Refusals disclosed nothing and are left out. Bounds as in :meth:`events`.
         """
-        lo, hi = _time_bound(since, end=False), _time_bound(until, end=True)
-        until_op = "<" if until is not None and len(until.strip()) == 10 else "<="
+        where, args = _time_filter(since, until)
         sql = (
             "SELECT e.seq, e.body FROM event_subjects s JOIN events e ON e.event_id = s.event_id"
             " WHERE s.data_subject_id = ? AND e.kind != 'refusal'"
         )
-        args: list[Any] = [data_subject]
-        if lo is not None:
-            sql += " AND e.time >= ?"
-            args.append(lo)
-        if hi is not None:
-            sql += f" AND e.time {until_op} ?"
-            args.append(hi)
+        sql += "".join(f" AND {w}" for w in where)
+        args.insert(0, data_subject)
         sql += " ORDER BY e.time, e.seq"
         with self._guard("read the accounting of disclosures"):
             rows = self._conn().execute(sql, args).fetchall()
