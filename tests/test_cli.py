@@ -195,3 +195,72 @@ def test_tampered_ledger_is_named(tmp_path: Path, recs: list[dict[str, Any]]) ->
 def test_policy_test_command_runs_bundle_cases() -> None:
     res = RUNNER.invoke(app, ["policy", "test", HEALTH])
     assert "passed" in res.output
+
+
+def test_reveal_inverts_fpe_and_is_logged(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(
+        "keys:\n  card-fpe: hex:" + "11" * 32 + "\n  analytics-tokens: hex:" + "22" * 32 + "\n"
+    )
+    led, out = tmp_path / "l.db", tmp_path / "out.jsonl"
+    src = root / "examples" / "data" / "accounts.jsonl"
+    res = RUNNER.invoke(
+        app,
+        [
+            "sanitize",
+            str(src),
+            "-o",
+            str(out),
+            "-p",
+            str(root / "policies" / "finance"),
+            "-d",
+            "accounts",
+            "--subject-id",
+            "vendor",
+            "-a",
+            "role=analytics_vendor",
+            "-a",
+            "org=vendor-insight",
+            "-a",
+            "client=bank-a",
+            "--purpose",
+            "ANALYTICS",
+            "--ledger",
+            f"sqlite:///{led}",
+            "--keys",
+            str(keys),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    shared = [json.loads(x)["card_number"] for x in out.read_text().splitlines()]
+    originals = {json.loads(x)["card_number"] for x in src.read_text().splitlines()}
+    assert shared and not set(shared) & originals
+    res = RUNNER.invoke(
+        app,
+        [
+            "reveal",
+            *shared[:3],
+            "-p",
+            str(root / "policies" / "finance"),
+            "--rule",
+            "pci-pan-analytics-fpe",
+            "--subject-id",
+            "fraud-lead",
+            "--purpose",
+            "FRAUD",
+            "--ledger",
+            f"sqlite:///{led}",
+            "--keys",
+            str(keys),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    revealed = res.stdout.split()
+    assert len(revealed) == 3 and set(revealed) <= originals
+    assert _events(led) == 2
+    with sqlite3.connect(led) as db:
+        kinds = [k for (k,) in db.execute("select kind from events order by seq")]
+        blob = " ".join(b for (b,) in db.execute("select body from events"))
+    assert kinds == ["disclosure", "reveal"]
+    assert not any(r in blob for r in revealed)
