@@ -75,8 +75,18 @@ def explain(plan: Plan) -> Explanation:
                 conditional.append((plan.predicate_rules[idx], alt.outcome.describe()))
         if info.is_container:
             cut = bool(d.rules) and not d.outcome.discloses
-            outcome = "redacted" if cut else "traversed"
-            reason = d.reason if cut else "fields inside are decided one by one"
+            inside = [
+                base[p].outcome.discloses
+                for p, f in plan.fields.items()
+                if not f.info.is_container
+                and (p.startswith(path + ".") or p.startswith(path + "[*]."))
+            ]
+            if cut:
+                outcome, reason = "redacted", d.reason
+            elif not any(inside):
+                outcome, reason = "redacted", "nothing inside it is disclosed"
+            else:
+                outcome, reason = "traversed", "fields inside are decided one by one"
         else:
             outcome, reason = d.outcome.describe(), d.reason
         out.append(

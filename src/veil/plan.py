@@ -121,15 +121,16 @@ def build_plan(bundle: Bundle, req: Request) -> Plan:
     for cr in bundle.rules:
         if not target_matches(cr, ds, None):
             continue
+        r = _rule_residual(cr, ctx)
+        if r == ():
+            continue
         if cr.rule.break_glass and len((req.reason or "").strip()) < MIN_REASON_CHARS:
             notes.append(
                 f"break-glass rule '{cr.id}' ignored: the request gives no reason "
                 f"(at least {MIN_REASON_CHARS} characters)"
             )
             continue
-        r = _rule_residual(cr, ctx)
-        if r != ():
-            active.append((cr, r))
+        active.append((cr, r))
 
     row_filters: list[tuple[str, int | None]] = []
     fields: dict[str, FieldRules] = {}

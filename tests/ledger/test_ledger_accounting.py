@@ -148,3 +148,13 @@ def test_render_csv_and_json() -> None:
         "time,recipient,requester_id,purpose,dataset,description,break_glass,event_id"
     )
     assert json.loads(render_json([])) == []
+
+
+def test_render_csv_neutralizes_formulas() -> None:
+    entry = AccountingEntry(
+        "e1", "2024-01-01T00:00:00+00:00", "=HYPERLINK(\"http://x\")", "@u1", "treatment",
+        "patients", "patients: name (clear); 1 record", False,
+    )
+    (row,) = list(csv.DictReader(io.StringIO(render_csv([entry]))))
+    assert row["recipient"].startswith("'=") and row["requester_id"] == "'@u1"
+    assert row["purpose"] == "treatment"

@@ -70,8 +70,16 @@ def render_csv(entries: Iterable[AccountingEntry]) -> str:
     for e in entries:
         row = asdict(e)
         row["break_glass"] = "yes" if e.break_glass else "no"
-        writer.writerow([row[c] for c in CSV_COLUMNS])
+        writer.writerow([_spreadsheet_safe(row[c]) for c in CSV_COLUMNS])
     return out.getvalue()
+
+
+def _spreadsheet_safe(value: object) -> object:
+    """Requesters choose recipient and purpose strings; a leading =, +, - or @ would run as a
+    formula when the accounting is opened in a spreadsheet (CSV injection), so quote it."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def render_json(entries: Iterable[AccountingEntry]) -> str:
