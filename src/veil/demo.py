@@ -147,35 +147,41 @@ def _run_bundle(
     records: list[dict[str, Any]],
     outdir: Path,
 ) -> None:
-    sample = records[0]
-    views: list[tuple[str, dict[str, Any] | None]] = []
+    per_scenario: list[tuple[str, list[dict[str, Any] | None]]] = []
     for sc in scenarios:
         try:
-            result = veil.sanitize(sc.request, records)
+            job = veil.start(sc.request)
         except AccessDenied as exc:
             console.print(f"[red]{sc.title}: refused[/] - {exc.message}")
             continue
-        by_id = {r.get("patient_id", r.get("account_id")): r for r in result.records}
-        key = sample.get("patient_id", sample.get("account_id"))
-        view = by_id.get(key)
-        if view is None and sc.request.subject.get("role") == "researcher":
-            view = result.records[0] if result.records else None
-        views.append((sc.title, view))
+        # Outputs are held back until the ledger event is durable, as in `veil sanitize`.
+        outputs = [job.apply(rec, line=i) for i, rec in enumerate(records, 1)]
+        stored = job.commit()
         out = outdir / f"{sc.request.dataset}.{sc.request.subject['role']}.jsonl"
         with out.open("w", encoding="utf-8") as f:
-            for r in result.records:
-                f.write(json.dumps(r) + "\n")
-        e = result.event.event
+            for r in outputs:
+                if r is not None:
+                    f.write(json.dumps(r) + "\n")
+        per_scenario.append((sc.title, outputs))
+        e = stored.event
         flag = " [bold yellow]BREAK-GLASS[/]" if e.break_glass.used else ""
         console.print(
             f"  {sc.title}: {e.records.returned}/{e.records.read} records disclosed "
-            f"({e.records.filtered} filtered) -> {out}  ledger #{result.event.seq}{flag}",
+            f"({e.records.filtered} filtered) -> {out}  ledger #{stored.seq}{flag}",
             highlight=False,
         )
+    if not per_scenario:
+        return
+    # Show the record that the most requesters receive, so the differences are visible.
+    best = max(
+        range(len(records)),
+        key=lambda i: (sum(o[i] is not None for _, o in per_scenario), -i),
+    )
+    views = [(title, outputs[best]) for title, outputs in per_scenario]
     _side_by_side(
         console,
         f"One {scenarios[0].request.dataset} record, as each requester receives it",
-        sample,
+        records[best],
         views,
     )
 
