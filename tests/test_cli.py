@@ -264,3 +264,56 @@ def test_reveal_inverts_fpe_and_is_logged(tmp_path: Path) -> None:
         blob = " ".join(b for (b,) in db.execute("select body from events"))
     assert kinds == ["disclosure", "reveal"]
     assert not any(r in blob for r in revealed)
+
+
+def test_append_failure_discloses_nothing(
+    tmp_path: Path, recs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failure injection: the ledger accepts the connection but the append fails."""
+    from veil.errors import LedgerError
+    from veil.ledger.sqlite import SQLiteLedger
+
+    def broken_append(self: Any, event: Any) -> Any:
+        raise LedgerError("disk full (injected)")
+
+    monkeypatch.setattr(SQLiteLedger, "append", broken_append)
+    inp, out, led = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "l.db"
+    _write_jsonl(inp, recs)
+    res = RUNNER.invoke(app, _args(inp, out, led))
+    assert res.exit_code == 6, res.output
+    assert not out.exists() and not list(tmp_path.glob(".veil-spool-*"))
+    res = RUNNER.invoke(
+        app, [*_args(inp, out, led)[:1], "-", *_args(inp, out, led)[4:]], input=inp.read_text()
+    )
+    assert res.exit_code == 6
+    assert "MRN-" not in res.stdout
+
+
+def test_stdin_to_stdout_csv(tmp_path: Path, recs: list[dict[str, Any]]) -> None:
+    led = tmp_path / "l.db"
+    root = Path(__file__).resolve().parent.parent
+    csv_text = (root / "examples" / "data" / "patients.csv").read_text()
+    args = [
+        "sanitize",
+        "-",
+        "--format",
+        "csv",
+        "--policies",
+        HEALTH,
+        "--dataset",
+        "patients",
+        "--subject-id",
+        "b1",
+        "--attr",
+        "role=billing_clerk",
+        "--purpose",
+        "HPAYMT",
+        "--ledger",
+        f"sqlite:///{led}",
+    ]
+    res = RUNNER.invoke(app, args, input=csv_text)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    header = lines[0].split(",")
+    assert "diagnosis" not in header and "ssn" in header and len(lines) == 201
+    assert _events(led) == 1
