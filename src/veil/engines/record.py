@@ -73,8 +73,27 @@ CHECKS: dict[FieldType, Callable[[Any], bool]] = {
 }
 
 
+_EXACT: dict[FieldType, type] = {
+    FieldType.STRING: str,
+    FieldType.INTEGER: int,
+    FieldType.NUMBER: float,  # ints in number fields take the (correct) slow path
+    FieldType.BOOLEAN: bool,
+}
+
+
 class Node:
-    __slots__ = ("action", "check", "children", "counter", "item", "kind", "nullable", "op", "path")
+    __slots__ = (
+        "action",
+        "check",
+        "children",
+        "counter",
+        "item",
+        "kind",
+        "nullable",
+        "op",
+        "path",
+        "ptype",
+    )
 
     def __init__(self, path: str, kind: int, nullable: bool, check: Callable[[Any], bool]) -> None:
         self.path = path
@@ -86,6 +105,8 @@ class Node:
         self.counter = -1
         self.children: dict[str, Node] = {}
         self.item: Callable[[Any], bool] | None = None
+        #: the exact Python type a value of this leaf has on the fast path (None: always check)
+        self.ptype: type | None = None
 
 
 class Table:
@@ -173,6 +194,7 @@ class Executor:
             d = decisions[path]
             kind = _kind(info)
             node = Node(path, kind, info.nullable, CHECKS[info.type])
+            node.ptype = _EXACT.get(info.type)
             if kind == LIST_OF_SCALARS:
                 node.item = CHECKS[info.value_type]
             if info.is_container:
@@ -245,11 +267,37 @@ class Executor:
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         cells = t.cells
+        get = nodes.get
         for key, value in src.items():
-            node = nodes.get(key)
+            node = get(key)
             if node is None:
                 name = key if type(key) is str and _SAFE_NAME.match(key) else "<unnamed>"
                 self.undeclared[prefix + name] += 1
+                continue
+            kind = node.kind
+            if kind == LEAF:
+                # Fast path: an exact-type check inline; nulls and dates take the slow path.
+                if type(value) is not node.ptype:
+                    if value is None:
+                        if not node.nullable:
+                            raise RecordError(node.path, "null is not allowed")
+                        if node.action != REDACT:
+                            out[key] = None
+                        continue
+                    if not node.check(value):
+                        raise RecordError(
+                            node.path, f"expected {_type_name(node)}, got {type(value).__name__}"
+                        )
+                action = node.action
+                if action == CLEAR:
+                    out[key] = value
+                elif action == APPLY:
+                    try:
+                        out[key] = node.op(value, subject)  # type: ignore[misc]
+                    except CannotApply:
+                        t.withheld[node.counter] += 1
+                        continue
+                cells[node.counter] += 1
                 continue
             if value is None:
                 if not node.nullable:
@@ -261,18 +309,6 @@ class Executor:
                 raise RecordError(
                     node.path, f"expected {_type_name(node)}, got {type(value).__name__}"
                 )
-            kind = node.kind
-            if kind == LEAF:
-                action = node.action
-                if action == CLEAR:
-                    out[key] = value
-                elif action == APPLY:
-                    try:
-                        out[key] = node.op(value, subject)  # type: ignore[misc]
-                    except CannotApply:
-                        t.withheld[node.counter] += 1
-                        continue
-                cells[node.counter] += 1
             elif node.action == REDACT:
                 if kind == LIST_OF_SCALARS:
                     cells[node.counter] += len(value)
