@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -317,3 +319,28 @@ def test_stdin_to_stdout_csv(tmp_path: Path, recs: list[dict[str, Any]]) -> None
     header = lines[0].split(",")
     assert "diagnosis" not in header and "ssn" in header and len(lines) == 201
     assert _events(led) == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "needle"),
+    [("too,few,columns", "expected 24 columns"), (None, "column 'age': expected integer")],
+    ids=["column-count", "bad-integer"],
+)
+def test_malformed_csv_line(tmp_path: Path, row: str | None, needle: str) -> None:
+    root = Path(__file__).resolve().parent.parent
+    lines = (root / "examples" / "data" / "patients.csv").read_text().splitlines()
+    if row is None:
+        header = lines[0].split(",")
+        cells = next(csv.reader([lines[3]]))
+        cells[header.index("age")] = CANARY
+        buf = io.StringIO()
+        csv.writer(buf).writerow(cells)
+        lines[3] = buf.getvalue().strip()
+    else:
+        lines[3] = row
+    inp, out, led = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "l.db"
+    inp.write_text("\n".join(lines) + "\n")
+    res = RUNNER.invoke(app, _args(inp, out, led))
+    assert res.exit_code == 4, res.output
+    assert "line 4" in res.output and needle in res.output and CANARY not in res.output
+    assert not out.exists() and _events(led) == 0
