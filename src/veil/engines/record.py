@@ -277,17 +277,10 @@ class Executor:
             kind = node.kind
             if kind == LEAF:
                 # Fast path: an exact-type check inline; nulls and dates take the slow path.
-                if type(value) is not node.ptype:
-                    if value is None:
-                        if not node.nullable:
-                            raise RecordError(node.path, "null is not allowed")
-                        if node.action != REDACT:
-                            out[key] = None
-                        continue
-                    if not node.check(value):
-                        raise RecordError(
-                            node.path, f"expected {_type_name(node)}, got {type(value).__name__}"
-                        )
+                if type(value) is not node.ptype and _is_null(node, value):
+                    if node.action != REDACT:
+                        out[key] = None
+                    continue
                 action = node.action
                 if action == CLEAR:
                     out[key] = value
@@ -299,16 +292,10 @@ class Executor:
                         continue
                 cells[node.counter] += 1
                 continue
-            if value is None:
-                if not node.nullable:
-                    raise RecordError(node.path, "null is not allowed")
+            if _is_null(node, value):
                 if node.action != REDACT:
                     out[key] = None
                 continue
-            if not node.check(value):
-                raise RecordError(
-                    node.path, f"expected {_type_name(node)}, got {type(value).__name__}"
-                )
             elif node.action == REDACT:
                 if kind == LIST_OF_SCALARS:
                     cells[node.counter] += len(value)
@@ -374,6 +361,17 @@ class Executor:
         if v is None or isinstance(v, bool) or not isinstance(v, str | int):
             return None
         return str(v)
+
+
+def _is_null(node: Node, value: Any) -> bool:
+    """True for an allowed null; raise RecordError for a disallowed null or a wrong type."""
+    if value is None:
+        if not node.nullable:
+            raise RecordError(node.path, "null is not allowed")
+        return True
+    if not node.check(value):
+        raise RecordError(node.path, f"expected {_type_name(node)}, got {type(value).__name__}")
+    return False
 
 
 def _type_name(node: Node) -> str:
