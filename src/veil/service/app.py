@@ -1,0 +1,521 @@
+"""``create_app(settings)``: the HTTP face of :mod:`veil.core`. Routes stay thin.
+
+Who asks always comes from authentication (API key or JWT), never from the body: the
+request models forbid unknown keys, so a body cannot even name a subject. Every
+disclosure is logged before the response is sent; if the ledger cannot record it the
+client gets 503 with Retry-After and nothing else. Error bodies carry a code, a message
+and a hint, never a value from the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import tempfile
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query
+from fastapi import Request as HttpRequest
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..core import Veil
+from ..errors import AccessDenied, InputError, LedgerError, RequestError, VeilError
+from ..keys import Keyring
+from ..ledger import open_ledger
+from ..request import Request
+from .auth import Authenticator, AuthError, Principal
+from .limits import BodyLimit, LimitExceeded, check_shape
+from .metrics import Metrics, TimedLedger
+from .settings import ServiceSettings
+from .state import PolicyState
+
+log = logging.getLogger("veil.service")
+STREAM_PATH = "/v1/sanitize/stream"
+MAX_STREAM_BYTES = 1 << 30
+
+
+class Problem(BaseModel):
+    code: str
+    message: str
+    hint: str = ""
+
+
+class ErrorBody(BaseModel):
+    error: Problem
+
+
+class Purpose(BaseModel):
+    """What the caller asks for, and why. The requester comes from the credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=200)
+    recipient: str | None = Field(default=None, max_length=500)
+    action: str = Field(default="read", max_length=200)
+    context: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class SanitizeBody(Purpose):
+    records: list[dict[str, Any]]
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset": "patients",
+                    "purpose": "HRESCH",
+                    "recipient": "study-42",
+                    "records": [
+                        {
+                            "patient_id": "MRN-0000001",
+                            "birth_date": "1970-05-02",
+                            "zip": "03601",
+                            "consent_research": True,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+
+class SanitizeResult(BaseModel):
+    records: list[dict[str, Any]]
+    event_id: str
+    ledger_seq: int
+    bundle_version: str
+    returned: int
+    filtered: int
+    break_glass: bool
+
+
+class FieldExplanationOut(BaseModel):
+    path: str
+    type: str
+    tags: list[str]
+    outcome: str
+    rules: list[str]
+    overridden: list[str]
+    reason: str
+    conditional: list[dict[str, str]]
+
+
+class ExplainResult(BaseModel):
+    bundle: str
+    bundle_version: str
+    dataset: str
+    refused: str | None
+    row_filters: list[dict[str, str]]
+    notes: list[str]
+    fields: list[FieldExplanationOut]
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    checked: int
+    keyed: bool
+    head_hash: str
+    problems: list[dict[str, Any]]
+
+
+class ReloadOut(BaseModel):
+    ok: bool
+    bundle_version: str
+    problems: list[str]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 413, 422, 503)
+}
+
+
+def _error(exc: VeilError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, LedgerError):
+        headers["Retry-After"] = "5"
+    if isinstance(exc, AuthError):
+        headers["WWW-Authenticate"] = 'Bearer, ApiKey realm="veil"'
+    body = {"error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}
+    return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+
+def _request(p: Principal, body: Purpose) -> Request:
+    try:
+        return Request(
+            subject_id=p.subject_id,
+            subject=dict(p.attributes),
+            purpose=body.purpose,
+            dataset=body.dataset,
+            action=body.action,
+            recipient=body.recipient,
+            context=body.context,
+            reason=body.reason,
+        )
+    except ValueError:
+        raise RequestError("invalid request parameters") from None
+
+
+def create_app(
+    settings: ServiceSettings, *, ledger: Any = None, authenticator: Authenticator | None = None
+) -> FastAPI:
+    """Build the service. ``ledger`` and ``authenticator`` may be injected (tests, embedding)."""
+    metrics = Metrics()
+    keys = Keyring.from_file(settings.key_file) if settings.key_file else Keyring.from_environment()
+    if ledger is None:
+        ledger = open_ledger(settings.ledger, keys.get("ledger") if keys.has("ledger") else None)
+    raw_ledger = ledger
+    state = PolicyState(settings.policies, TimedLedger(ledger, metrics), keys)
+    auth = authenticator or Authenticator.from_files(
+        settings.api_keys_file,
+        settings.jwks_file,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_leeway,
+        settings.claims_map,
+    )
+    limits = settings.limits
+
+    app = FastAPI(
+        title="veil",
+        version="0.1.0",
+        description="Field-level, purpose-aware disclosure with a tamper-evident ledger. "
+        "Authenticate with `Authorization: Bearer <jwt>` or `X-API-Key: <id>.<secret>`.",
+    )
+    app.add_middleware(
+        BodyLimit, default=limits.max_body_bytes, per_path={STREAM_PATH: MAX_STREAM_BYTES}
+    )
+    app.state.veil_state = state
+    app.state.metrics = metrics
+
+    @app.exception_handler(VeilError)
+    async def veil_error(_: HttpRequest, exc: VeilError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: HttpRequest, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default body echoes the input; ours names only the location.
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(
+            RequestError(
+                f"invalid request at '{where}': {first.get('msg', '')}",
+                hint="see the OpenAPI schema at /docs",
+            )
+        )
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: HttpRequest, __: RecursionError) -> JSONResponse:
+        return _error(LimitExceeded("max_depth", limits.max_depth, status=422))
+
+    @app.middleware("http")
+    async def count(request: HttpRequest, call_next: Any) -> Any:
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error on %s", request.url.path)
+            response = JSONResponse(
+                {
+                    "error": {
+                        "code": "internal",
+                        "message": "internal error; nothing was disclosed",
+                        "hint": "",
+                    }
+                },
+                status_code=500,
+            )
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        return response
+
+    def principal(request: HttpRequest) -> Principal:
+        return auth.authenticate(request.headers)
+
+    Who = Annotated[Principal, Depends(principal)]
+
+    def record_metrics(veil: Veil, event: Any) -> None:
+        metrics.records.labels("returned").inc(event.records.returned)
+        metrics.records.labels("filtered").inc(event.records.filtered)
+        if event.break_glass.used:
+            metrics.break_glass.inc()
+        fields = veil.bundle.datasets[event.dataset].fields
+        for path, fd in event.fields.items():
+            info = fields.get(path)
+            cls = sorted(info.tags)[0] if info is not None and info.tags else "untagged"
+            for label, n in fd.outcomes.items():
+                metrics.field_outcomes.labels(cls, label).inc(n)
+
+    @app.post(
+        "/v1/sanitize",
+        response_model=SanitizeResult,
+        responses=ERRORS,
+        summary="Sanitize a batch of records for the authenticated requester",
+    )
+    def sanitize(body: SanitizeBody, who: Who) -> SanitizeResult:
+        if len(body.records) > limits.max_records:
+            raise LimitExceeded("max_records", limits.max_records)
+        for rec in body.records:
+            check_shape(rec, limits.max_depth, limits.max_string)
+        veil = state.current
+        result = veil.sanitize(_request(who, body), body.records)
+        e = result.event.event
+        record_metrics(veil, e)
+        return SanitizeResult(
+            records=result.records,
+            event_id=e.event_id,
+            ledger_seq=result.event.seq,
+            bundle_version=e.bundle_version,
+            returned=e.records.returned,
+            filtered=e.records.filtered,
+            break_glass=e.break_glass.used,
+        )
+
+    @app.post(
+        STREAM_PATH,
+        responses=ERRORS,
+        summary="Sanitize NDJSON records (one JSON object per line) in and out",
+        response_class=StreamingResponse,
+    )
+    async def sanitize_stream(
+        request: HttpRequest,
+        who: Who,
+        dataset: Annotated[str, Query(min_length=1, max_length=200)],
+        purpose: Annotated[str, Query(min_length=1, max_length=200)],
+        recipient: Annotated[str | None, Query(max_length=500)] = None,
+        action: Annotated[str, Query(max_length=200)] = "read",
+        reason: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> StreamingResponse:
+        veil = state.current
+        req = _request(
+            who,
+            Purpose(
+                dataset=dataset, purpose=purpose, recipient=recipient, action=action, reason=reason
+            ),
+        )
+        job = await run_in_threadpool(veil.start, req)
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115
+        try:
+            buffer = b""
+            line_no = 0
+
+            def process(lines: list[tuple[int, bytes]]) -> None:
+                for n, raw in lines:
+                    if not raw.strip():
+                        continue
+                    try:
+                        rec = json.loads(raw)
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        raise InputError("not valid JSON", line=n) from None
+                    check_shape(rec, limits.max_depth, limits.max_string)
+                    out = job.apply(rec, line=n)
+                    if out is not None:
+                        spool.write(json.dumps(out, ensure_ascii=False).encode() + b"\n")
+
+            async for chunk in request.stream():
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                batch = []
+                for raw in complete:
+                    line_no += 1
+                    batch.append((line_no, raw))
+                if batch:
+                    await run_in_threadpool(process, batch)
+            if buffer.strip():
+                await run_in_threadpool(process, [(line_no + 1, buffer)])
+            stored = await run_in_threadpool(job.commit)
+        except BaseException:
+            spool.close()
+            raise
+        record_metrics(veil, stored.event)
+        spool.seek(0)
+
+        def body() -> Iterator[bytes]:
+            with spool:
+                yield from iter(lambda: spool.read(1 << 16), b"")
+
+        return StreamingResponse(
+            body(),
+            media_type="application/x-ndjson",
+            headers={
+                "X-Veil-Event-Id": stored.event.event_id,
+                "X-Veil-Bundle-Version": stored.event.bundle_version,
+                "X-Veil-Records-Returned": str(stored.event.records.returned),
+            },
+        )
+
+    @app.post(
+        "/v1/explain",
+        response_model=ExplainResult,
+        responses=ERRORS,
+        summary="Per field: the outcome for this requester and the rules behind it",
+    )
+    def explain(body: Purpose, who: Who) -> dict[str, object]:
+        return state.current.explain(_request(who, body)).as_dict()
+
+    def audit_records(
+        who: Who, dataset: str, purpose: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Ledger data leaves through policy like any other dataset (and is logged)."""
+        veil = state.current
+        if dataset not in veil.bundle.datasets:
+            raise AccessDenied(
+                f"the bundle does not expose the ledger as dataset '{dataset}'",
+                hint="declare it and the rules of who may read it",
+            )
+        req = Request(
+            subject_id=who.subject_id,
+            subject=dict(who.attributes),
+            purpose=purpose,
+            dataset=dataset,
+            action="read",
+        )
+        if not records:
+            veil.plan(req)  # still refuse requesters that may not read the ledger
+            return []
+        return veil.sanitize(req, records).records
+
+    @app.get("/v1/audit/events", responses=ERRORS, summary="List ledger events (policy-governed)")
+    def audit_events(
+        who: Who,
+        purpose: Annotated[str, Query(min_length=1, max_length=200)],
+        since: str | None = None,
+        until: str | None = None,
+        data_subject: Annotated[str | None, Query(max_length=500)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, object]:
+        rows = [
+            {
+                "event_id": s.event.event_id,
+                "seq": s.seq,
+                "time": s.event.time,
+                "kind": s.event.kind,
+                "requester_id": s.event.requester.id,
+                "recipient": s.event.recipient,
+                "purpose": s.event.purpose,
+                "dataset": s.event.dataset,
+                "records_returned": s.event.records.returned,
+                "break_glass": s.event.break_glass.used,
+                "bundle_version": s.event.bundle_version,
+            }
+            for s in raw_ledger.events(
+                since=since, until=until, data_subject=data_subject, limit=limit, descending=True
+            )
+        ]
+        return {"events": audit_records(who, settings.audit_events_dataset, purpose, rows)}
+
+    @app.get(
+        "/v1/audit/accounting/{data_subject_id}",
+        responses=ERRORS,
+        summary="HIPAA 164.528-style accounting of disclosures (policy-governed)",
+    )
+    def audit_accounting(
+        data_subject_id: str,
+        who: Who,
+        purpose: Annotated[str, Query(min_length=1, max_length=200)],
+        since: str | None = None,
+        until: str | None = None,
+    ) -> dict[str, object]:
+        entries = raw_ledger.accounting(data_subject_id, since=since, until=until)
+        rows = [
+            {
+                "entry_id": e.event_id,
+                "data_subject_id": data_subject_id,
+                "time": e.time,
+                "recipient": e.recipient,
+                "requester_id": e.requester_id,
+                "purpose": e.purpose,
+                "dataset": e.dataset,
+                "description": e.description,
+                "break_glass": e.break_glass,
+            }
+            for e in entries
+        ]
+        return {
+            "data_subject_id": data_subject_id,
+            "disclosures": audit_records(who, settings.accounting_dataset, purpose, rows),
+        }
+
+    @app.post(
+        "/v1/audit/verify",
+        response_model=VerifyResult,
+        responses=ERRORS,
+        summary="Verify the ledger's hash chain (policy-governed)",
+    )
+    def audit_verify(
+        who: Who, purpose: Annotated[str, Query(min_length=1, max_length=200)]
+    ) -> VerifyResult:
+        audit_records(who, settings.audit_events_dataset, purpose, [])
+        r = raw_ledger.verify()
+        return VerifyResult(
+            ok=r.ok,
+            checked=r.checked,
+            keyed=r.keyed,
+            head_hash=r.head_hash,
+            problems=[
+                {"seq": p.seq, "event_id": p.event_id, "kind": p.kind, "message": p.message}
+                for p in r.problems
+            ],
+        )
+
+    @app.post(
+        "/v1/admin/reload",
+        response_model=ReloadOut,
+        responses=ERRORS,
+        summary="Reload the policy bundle; an invalid one is rejected",
+    )
+    def admin_reload(who: Who) -> ReloadOut:
+        if who.subject_id not in settings.admins:
+            raise AccessDenied("only configured admins may reload policies")
+        return _reload()
+
+    def _reload() -> ReloadOut:
+        r = state.reload()
+        metrics.bundle_reloads.labels("ok" if r.ok else "rejected").inc()
+        return ReloadOut(ok=r.ok, bundle_version=r.version, problems=list(r.problems))
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        summary="Readiness: policies loaded and ledger reachable",
+        responses={503: {"model": ErrorBody}},
+    )
+    def readyz() -> JSONResponse:
+        try:
+            raw_ledger.head()
+        except Exception:
+            metrics.up.set(0)
+            return _error(LedgerError("ledger unreachable", hint="retry later"))
+        metrics.up.set(1)
+        return JSONResponse({"status": "ready", "bundle_version": state.current.bundle.version})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(
+            generate_latest(metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST
+        )
+
+    app.state.reload = _reload
+    return app
+
+
+def install_sighup(app: FastAPI) -> None:
+    """SIGHUP reloads policies (main thread only; ignored where signals are unavailable)."""
+
+    def handler(signum: int, frame: object) -> None:
+        app.state.reload()
+
+    with contextlib.suppress(ValueError, AttributeError):
+        signal.signal(signal.SIGHUP, handler)
