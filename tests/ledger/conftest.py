@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from ledger_factory import KEY, make_event
+from ledger_factory import KEY, PG_URL, make_event
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from veil.ledger import SQLiteLedger, StoredEvent
 
@@ -37,3 +42,27 @@ def filled(ledger: SQLiteLedger) -> Callable[[int], list[StoredEvent]]:
         ]
 
     return fill
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The test server's URL; skips (or fails, with VEIL_REQUIRE_POSTGRES=1) if unreachable."""
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        params = conninfo_to_dict(PG_URL)
+        where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
+        reason = f"PostgreSQL not reachable at {where}: {type(exc).__name__}: {exc}"
+        if os.environ.get("VEIL_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return PG_URL
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema name for one test; the schema is dropped afterwards."""
+    name = f"veil_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from veil.ledger import BreakGlass, Event, FieldDisclosure, RecordCounts, Requester
 
 KEY = bytes(range(32))
+#: The PostgreSQL server the postgres tests use (a scratch schema per test).
+PG_URL = os.environ.get("VEIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def make_event(**overrides: Any) -> Event:
@@ -31,3 +34,13 @@ def make_event(**overrides: Any) -> Event:
     }
     fields.update(overrides)
     return Event(**fields)
+
+
+def pg_writer(url: str, schema: str, n: int, worker: int, start: Any) -> None:
+    """Spawned worker: wait for the others, open (maybe creating) the ledger, append ``n``."""
+    from veil.ledger import PostgresLedger
+
+    start.wait(60)
+    with PostgresLedger(url, KEY, schema=schema) as led:
+        for i in range(n):
+            led.append(make_event(data_subjects=[f"w{worker}-{i}", "shared"], reason=f"w{worker}"))

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, LedgerError
 from .accounting import describe, render_csv, render_json
@@ -24,6 +25,9 @@ from .events import (
 )
 from .sqlite import SQLiteLedger
 
+if TYPE_CHECKING:
+    from .postgres import PostgresLedger
+
 __all__ = [
     "GENESIS",
     "AccountingEntry",
@@ -33,6 +37,7 @@ __all__ = [
     "EventKind",
     "FieldDisclosure",
     "Ledger",
+    "PostgresLedger",
     "Problem",
     "RecordCounts",
     "Requester",
@@ -53,6 +58,16 @@ __all__ = [
 _SQLITE = "sqlite:///"
 
 
+def __getattr__(name: str) -> Any:
+    # psycopg takes ~0.1 s to import: load it only for PostgreSQL ledgers, so SQLite users'
+    # CLI start-up does not pay for it.
+    if name == "PostgresLedger":
+        from .postgres import PostgresLedger
+
+        return PostgresLedger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _sqlite_path(url: str) -> Path:
     if url.startswith(_SQLITE):
         rest = url[len(_SQLITE) :]
@@ -60,7 +75,8 @@ def _sqlite_path(url: str) -> Path:
         scheme = url.split("://", 1)[0]
         raise ConfigError(
             f"unsupported ledger URL scheme {scheme!r}",
-            hint="use sqlite:///relative.db, sqlite:////absolute.db or a plain file path",
+            hint="use sqlite:///relative.db, sqlite:////absolute.db, a plain file path "
+            "or postgresql://user@host/db",
         )
     else:
         rest = url
@@ -73,19 +89,36 @@ def _sqlite_path(url: str) -> Path:
     return Path(rest).expanduser()
 
 
+def _postgres_url(url: str) -> str | None:
+    """``url`` as a libpq URL if it names PostgreSQL, else ``None``.
+
+    SQLAlchemy-style driver suffixes (``postgresql+psycopg://``) are dropped.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    if scheme in ("postgresql", "postgres"):
+        return url
+    if scheme.startswith("postgresql+"):
+        return "postgresql://" + rest
+    return None
+
+
 def open_ledger(url: str, key: bytes | None = None) -> Ledger:
     """Open (creating if needed) the ledger at ``url``.
 
     Accepts ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's
-    convention) and plain filesystem paths; creates missing parent directories.
-    ``postgresql://`` is recognised but not available yet. Raises :class:`ConfigError`
-    for a bad URL or key, :class:`LedgerError` if the file cannot be opened or created.
+    convention) and plain filesystem paths, creating missing parent directories; and
+    ``postgresql://user:password@host:port/db`` (also ``postgres://`` and
+    ``postgresql+psycopg://``), creating the ledger in schema ``veil``. Raises
+    :class:`ConfigError` for a bad URL or key, :class:`LedgerError` if the ledger cannot
+    be opened or created (for PostgreSQL: the server cannot be reached).
     """
-    if url.startswith(("postgresql://", "postgres://", "postgresql+")):
-        raise ConfigError(
-            "PostgreSQL ledger is not available yet",
-            hint="use an SQLite ledger for now, e.g. sqlite:///var/veil/ledger.db",
-        )
+    pg = _postgres_url(url)
+    if pg is not None:
+        from .postgres import PostgresLedger
+
+        return PostgresLedger(pg, key)
     path = _sqlite_path(url)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
