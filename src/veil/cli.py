@@ -573,6 +573,59 @@ def reveal(
 
 
 @app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", help="Service YAML config.")] = None,
+    policies: Annotated[Path | None, typer.Option("--policies", "-p")] = None,
+    ledger: Annotated[str | None, typer.Option("--ledger")] = None,
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP service (FastAPI + uvicorn). SIGHUP reloads the policy bundle."""
+
+    def body() -> None:
+        import uvicorn
+
+        from .service.app import create_app, install_sighup
+        from .service.settings import load_settings
+
+        settings = load_settings(config, policies=policies, ledger=ledger, host=host, port=port)
+        application = create_app(settings)
+        install_sighup(application)
+        uvicorn.run(
+            application,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="info",
+            access_log=False,
+        )
+
+    run(body)
+
+
+@app.command("api-key")
+def api_key(
+    subject_id: SubjectId,
+    attr: Attr = None,
+) -> None:
+    """Create an API key: prints the secret once and the entry for the API keys file."""
+
+    def body() -> None:
+        import yaml
+
+        from .service.auth import veil_keygen_api_key
+
+        secret, entry = veil_keygen_api_key(subject_id, parse_pairs(attr, "attr"))
+        err.print("[bold]secret (shown once, give it to the client):[/]")
+        print(secret)
+        err.print("[bold]add to your api_keys file under 'api_keys:':[/]")
+        err.print(yaml.safe_dump(entry, sort_keys=False), highlight=False)
+
+    run(body)
+
+
+@app.command()
 def demo(
     root: Annotated[
         Path, typer.Option(help="Repository root holding policies/ and examples/.")

@@ -139,6 +139,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _principal(request: HttpRequest) -> Principal:
+    """Who asks: from the credentials only (FastAPI dependency)."""
+    authenticator: Authenticator = request.app.state.auth
+    return authenticator.authenticate(request.headers)
+
+
+Who = Annotated[Principal, Depends(_principal)]
+
+
 def _error(exc: VeilError) -> JSONResponse:
     headers = {}
     if isinstance(exc, LedgerError):
@@ -238,10 +247,7 @@ def create_app(
         metrics.requests.labels(path, str(response.status_code)).inc()
         return response
 
-    def principal(request: HttpRequest) -> Principal:
-        return auth.authenticate(request.headers)
-
-    Who = Annotated[Principal, Depends(principal)]
+    app.state.auth = auth
 
     def record_metrics(veil: Veil, event: Any) -> None:
         metrics.records.labels("returned").inc(event.records.returned)

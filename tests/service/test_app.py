@@ -1,0 +1,294 @@
+"""The HTTP service end to end (in process): auth, ledger-first, limits, reload, audit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from veil.errors import LedgerError
+from veil.ledger import open_ledger
+from veil.service.app import create_app
+from veil.service.auth import veil_keygen_api_key
+from veil.service.settings import Limits, ServiceSettings
+from veil.synth import patients
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CANARY = "CANARY-5150"
+USERS = {
+    "clinician": ("dr.alvarez", {"role": "clinician", "org": "org-north"}),
+    "researcher": ("r.chen", {"role": "researcher", "org": "university"}),
+    "officer": ("po.singh", {"role": "privacy_officer", "org": "org-north"}),
+    "admin": ("ops.admin", {"role": "auditor", "org": "org-north"}),
+}
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, Any]:
+    bundle = tmp_path / "health"
+    shutil.copytree(ROOT / "policies" / "health", bundle)
+    secrets, table = {}, {}
+    for name, (sid, attrs) in USERS.items():
+        secret, entry = veil_keygen_api_key(sid, attrs)
+        secrets[name] = secret
+        table.update(entry)
+    (tmp_path / "api_keys.yaml").write_text(yaml.safe_dump({"api_keys": table}))
+    (tmp_path / "keys.yaml").write_text(
+        "keys:\n"
+        + "".join(
+            f"  {k}: hex:{i:02x}{'ab' * 31}\n"
+            for i, k in enumerate(["research-tokens", "research-dates", "audit-hash"])
+        )
+    )
+    settings = ServiceSettings(
+        policies=bundle,
+        ledger=f"sqlite:///{tmp_path / 'ledger.db'}",
+        key_file=tmp_path / "keys.yaml",
+        api_keys_file=tmp_path / "api_keys.yaml",
+        admins=["ops.admin"],
+        limits=Limits(max_records=50, max_body_bytes=200_000, max_depth=6, max_string=5_000),
+    )
+    app = create_app(settings)
+    return {
+        "client": TestClient(app),
+        "secrets": secrets,
+        "bundle": bundle,
+        "db": tmp_path / "ledger.db",
+        "app": app,
+        "settings": settings,
+    }
+
+
+def _h(env: dict[str, Any], who: str) -> dict[str, str]:
+    return {"X-API-Key": env["secrets"][who]}
+
+
+def _events(db: Path) -> int:
+    with sqlite3.connect(db) as c:
+        return int(c.execute("select count(*) from events where kind='disclosure'").fetchone()[0])
+
+
+def _recs(n: int = 5) -> list[dict[str, Any]]:
+    return [
+        dict(r, organization_id="org-north", consent_research=True) for r in patients(n, seed=9)
+    ]
+
+
+def test_no_credentials_is_401(env: dict[str, Any]) -> None:
+    r = env["client"].post(
+        "/v1/sanitize", json={"dataset": "patients", "purpose": "TREAT", "records": []}
+    )
+    assert r.status_code == 401 and "WWW-Authenticate" in r.headers
+    r = env["client"].post(
+        "/v1/sanitize",
+        headers={"X-API-Key": "vk_nope.secret"},
+        json={"dataset": "patients", "purpose": "TREAT", "records": []},
+    )
+    assert r.status_code == 401
+
+
+def test_sanitize_logs_before_answering(env: dict[str, Any]) -> None:
+    c = env["client"]
+    r = c.post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "TREAT", "records": _recs()},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["returned"] == 5 and all(x["ssn"].startswith("***") for x in body["records"])
+    assert _events(env["db"]) == 1
+    r = c.post(
+        "/v1/sanitize",
+        headers=_h(env, "researcher"),
+        json={"dataset": "patients", "purpose": "HRESCH", "records": _recs()},
+    )
+    assert r.status_code == 200, r.text
+    assert all("first_name" not in x for x in r.json()["records"])
+    assert _events(env["db"]) == 2
+
+
+def test_body_cannot_choose_the_subject(env: dict[str, Any]) -> None:
+    for extra in ({"subject_id": "dr.other"}, {"subject": {"role": "privacy_officer"}}):
+        r = env["client"].post(
+            "/v1/sanitize",
+            headers=_h(env, "researcher"),
+            json={"dataset": "patients", "purpose": "TREAT", "records": [], **extra},
+        )
+        assert r.status_code == 422
+    assert _events(env["db"]) == 0
+
+
+def test_errors_never_echo_values(env: dict[str, Any]) -> None:
+    rec = dict(_recs(1)[0], age=CANARY)
+    r = env["client"].post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "TREAT", "records": [rec]},
+    )
+    assert r.status_code == 422 and CANARY not in r.text
+    assert "age" in r.json()["error"]["message"]
+    r = env["client"].post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "TREAT", "records": CANARY},
+    )
+    assert r.status_code == 422 and CANARY not in r.text
+    assert _events(env["db"]) == 0
+
+
+def test_refusals_and_unknowns(env: dict[str, Any]) -> None:
+    c = env["client"]
+    r = c.post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "MARKETING", "records": _recs(1)},
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "access_denied"
+    r = c.post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "nope", "purpose": "TREAT", "records": []},
+    )
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("records", "status", "limit"),
+    [
+        (lambda: _recs(1) * 51, 413, "max_records"),
+        (lambda: [dict(_recs(1)[0], note="x" * 6000)], 422, "max_string"),
+        (
+            lambda: [dict(_recs(1)[0], junk={"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}})],
+            422,
+            "max_depth",
+        ),
+        (lambda: [dict(_recs(1)[0], note="y" * 4000) for _ in range(49)], 413, "max_body_bytes"),
+    ],
+    ids=["records", "string", "depth", "body"],
+)
+def test_limits(env: dict[str, Any], records: Any, status: int, limit: str) -> None:
+    r = env["client"].post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "TREAT", "records": records()},
+    )
+    assert r.status_code == status, r.text
+    assert limit in r.json()["error"]["message"]
+    assert _events(env["db"]) == 0
+
+
+def test_ndjson_stream(env: dict[str, Any]) -> None:
+    lines = "".join(json.dumps(x) + "\n" for x in _recs(30))
+    r = env["client"].post(
+        "/v1/sanitize/stream?dataset=patients&purpose=TREAT",
+        headers={**_h(env, "clinician"), "Content-Type": "application/x-ndjson"},
+        content=lines.encode(),
+    )
+    assert r.status_code == 200, r.text
+    out = [json.loads(x) for x in r.text.splitlines()]
+    assert len(out) == 30 and r.headers["X-Veil-Records-Returned"] == "30"
+    assert _events(env["db"]) == 1
+    bad = lines + '{"patient_id": "MRN-9", broken\n'
+    r = env["client"].post(
+        "/v1/sanitize/stream?dataset=patients&purpose=TREAT",
+        headers=_h(env, "clinician"),
+        content=bad.encode(),
+    )
+    assert r.status_code == 422 and "line 31" in r.text
+    assert _events(env["db"]) == 1
+
+
+def test_ledger_down_is_503_and_nothing_disclosed(env: dict[str, Any], tmp_path: Path) -> None:
+    class Down:
+        def __init__(self) -> None:
+            self.inner = open_ledger(f"sqlite:///{tmp_path / 'x.db'}", None)
+            self.down = True
+
+        def append(self, event: Any) -> Any:
+            if self.down:
+                raise LedgerError("ledger unavailable (test)")
+            return self.inner.append(event)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    led = Down()
+    client = TestClient(create_app(env["settings"], ledger=led))
+    body = {"dataset": "patients", "purpose": "TREAT", "records": _recs(3)}
+    r = client.post("/v1/sanitize", headers=_h(env, "clinician"), json=body)
+    assert r.status_code == 503 and r.headers["Retry-After"]
+    assert "MRN-" not in r.text
+    led.down = False
+    r = client.post("/v1/sanitize", headers=_h(env, "clinician"), json=body)
+    assert r.status_code == 200
+
+
+def test_reload_keeps_last_good_bundle(env: dict[str, Any]) -> None:
+    c = env["client"]
+    before = c.get("/readyz").json()["bundle_version"]
+    (env["bundle"] / "broken.yaml").write_text("rules:\n  - id: x\n    then: alow\n")
+    r = c.post("/v1/admin/reload", headers=_h(env, "admin"))
+    assert r.status_code == 200 and r.json()["ok"] is False and r.json()["problems"]
+    assert c.get("/readyz").json()["bundle_version"] == before
+    (env["bundle"] / "broken.yaml").write_text(
+        "rules:\n  - id: extra\n    target: {fields: [weight_kg]}\n    then: redact\n"
+    )
+    r = c.post("/v1/admin/reload", headers=_h(env, "admin"))
+    assert r.json()["ok"] is True and r.json()["bundle_version"] != before
+    r = c.post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "TREAT", "records": _recs(2)},
+    )
+    assert r.json()["bundle_version"] == c.get("/readyz").json()["bundle_version"]
+    assert all("weight_kg" not in x for x in r.json()["records"])
+    assert c.post("/v1/admin/reload", headers=_h(env, "clinician")).status_code == 403
+
+
+def test_audit_is_governed_by_policy(env: dict[str, Any]) -> None:
+    c = env["client"]
+    recs = _recs(2)
+    c.post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "TREAT", "records": recs},
+    )
+    pid = recs[0]["patient_id"]
+    r = c.get(f"/v1/audit/accounting/{pid}?purpose=TREAT", headers=_h(env, "clinician"))
+    assert r.status_code == 403
+    r = c.get(f"/v1/audit/accounting/{pid}?purpose=HOPERAT", headers=_h(env, "officer"))
+    assert r.status_code == 200, r.text
+    (entry,) = r.json()["disclosures"]
+    assert entry["recipient"] == "dr.alvarez" and entry["purpose"] == "TREAT"
+    r = c.get("/v1/audit/events?purpose=HOPERAT", headers=_h(env, "officer"))
+    assert r.status_code == 200 and r.json()["events"]
+    r = c.post("/v1/audit/verify?purpose=HOPERAT", headers=_h(env, "officer"))
+    assert r.status_code == 200 and r.json()["ok"] is True
+
+
+def test_explain_and_metrics_have_no_values(env: dict[str, Any]) -> None:
+    c = env["client"]
+    r = c.post(
+        "/v1/explain",
+        headers=_h(env, "researcher"),
+        json={"dataset": "patients", "purpose": "HRESCH"},
+    )
+    assert r.status_code == 200
+    outcomes = {f["path"]: f["outcome"] for f in r.json()["fields"]}
+    assert outcomes["ssn"] == "redacted" and outcomes["zip"].startswith("generalize")
+    rec = dict(_recs(1)[0], first_name=CANARY)
+    c.post(
+        "/v1/sanitize",
+        headers=_h(env, "clinician"),
+        json={"dataset": "patients", "purpose": "TREAT", "records": [rec]},
+    )
+    m = c.get("/metrics").text
+    assert "veil_field_outcomes_total" in m and CANARY not in m and "MRN-" not in m
+    assert c.get("/healthz").status_code == 200
