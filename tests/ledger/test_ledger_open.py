@@ -39,10 +39,12 @@ def test_plain_path(tmp_path: Path) -> None:
     assert target.is_file()
 
 
-def test_postgres_not_yet(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="PostgreSQL ledger is not available yet") as err:
-        open_ledger("postgresql://veil@db/veil", KEY)
-    assert err.value.hint
+def test_unreachable_postgres_is_a_ledger_error(tmp_path: Path) -> None:
+    from veil.errors import LedgerError
+
+    with pytest.raises(LedgerError) as err:
+        open_ledger("postgresql://veil:s3cret@127.0.0.1:1/veil?connect_timeout=1", KEY)
+    assert err.value.hint and "s3cret" not in err.value.render()
 
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "sqlite://host/x.db", "sqlite:///:memory:", ""])
