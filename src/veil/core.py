@@ -9,18 +9,20 @@ raises, the output must be discarded. :meth:`Veil.sanitize` does this for in-mem
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .bundle import Bundle
 from .conditions import ConditionSyntaxError
-from .engines.record import Executor, RecordError
+from .engines.record import Bound, Executor, RecordError
 from .errors import AccessDenied, InputError, LedgerError, VeilError
 from .explain import Explanation, explain
 from .keys import Keyring
 from .ledger.base import StoredEvent
-from .ledger.events import BreakGlass, Event, FieldDisclosure, RecordCounts, Requester
+from .ledger.events import Event, Requester
 from .plan import Plan, PlanCache, build_plan
 from .request import Request
 
@@ -45,7 +47,7 @@ class Job:
     def __init__(self, veil: Veil, plan: Plan) -> None:
         self.veil = veil
         self.plan = plan
-        self.executor = Executor(plan, veil.keys)
+        self.executor = Executor(plan, veil.keys, veil.bound(plan))
         self.read = 0
         self.returned = 0
         self.filtered = 0
@@ -100,31 +102,43 @@ class Job:
         req = self.plan.request
         counts = self.executor.outcome_counts()
         base = self.plan.decide(0)
+        used = self.executor.rules_used
         fields = {
-            path: FieldDisclosure(
-                outcomes=c,
-                rules=sorted(self.executor.rules_used.get(path, set()) or set(base[path].rules)),
-                treatment=base[path].outcome.describe(),
-            )
+            path: {
+                "outcomes": c,
+                "rules": sorted(used.get(path) or base[path].rules),
+                "treatment": base[path].outcome.describe(),
+            }
             for path, c in counts.items()
             if c
         }
         bg = sorted(self.executor.break_glass_rules)
-        return Event(
-            requester=Requester(id=req.subject_id, attributes=req.subject),
-            recipient=req.effective_recipient,
-            purpose=req.purpose,
-            action=req.action,
-            dataset=self.plan.dataset.name,
-            bundle=self.plan.bundle,
-            bundle_version=self.plan.bundle_version,
-            context=req.context,
-            fields=fields,
-            undeclared=dict(self.executor.undeclared),
-            records=RecordCounts(read=self.read, returned=self.returned, filtered=self.filtered),
-            break_glass=BreakGlass(used=bool(bg), reason=req.reason if bg else None, rules=bg),
-            key_fingerprints=dict(self.executor.key_fingerprints),
-            data_subjects=sorted(self.subjects),
+        # One validation pass over plain data (pydantic-core) is the cheapest way to build it.
+        return Event.model_validate(
+            {
+                "requester": {"id": req.subject_id, "attributes": req.subject},
+                "recipient": req.effective_recipient,
+                "purpose": req.purpose,
+                "action": req.action,
+                "dataset": self.plan.dataset.name,
+                "bundle": self.plan.bundle,
+                "bundle_version": self.plan.bundle_version,
+                "context": req.context,
+                "fields": fields,
+                "undeclared": dict(self.executor.undeclared),
+                "records": {
+                    "read": self.read,
+                    "returned": self.returned,
+                    "filtered": self.filtered,
+                },
+                "break_glass": {
+                    "used": bool(bg),
+                    "reason": req.reason if bg else None,
+                    "rules": bg,
+                },
+                "key_fingerprints": self.executor.key_fingerprints,
+                "data_subjects": sorted(self.subjects),
+            }
         )
 
     def commit(self) -> StoredEvent:
@@ -150,6 +164,23 @@ class Veil:
         self.ledger = ledger
         self.keys = keys if keys is not None else Keyring.from_environment()
         self.plans = PlanCache(plan_cache)
+        self._bound: OrderedDict[int, tuple[Plan, Bound]] = OrderedDict()
+        self._bound_size = plan_cache
+        self._bound_lock = threading.Lock()
+
+    def bound(self, plan: Plan) -> Bound:
+        """The plan bound to this Veil's keys, built once per plan (ops, trees)."""
+        with self._bound_lock:
+            hit = self._bound.get(id(plan))
+            if hit is not None and hit[0] is plan:
+                self._bound.move_to_end(id(plan))
+                return hit[1]
+        b = Bound(plan, self.keys)
+        with self._bound_lock:
+            self._bound[id(plan)] = (plan, b)
+            while len(self._bound) > self._bound_size:
+                self._bound.popitem(last=False)
+        return b
 
     def plan(self, request: Request) -> Plan:
         return self.plans.get(self.bundle, request)

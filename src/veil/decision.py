@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from .transforms.base import Params
@@ -45,7 +46,14 @@ class Outcome:
             return self.transform
         return "redacted" if self.verdict == "redact" else "denied"
 
+    @cached_property
+    def described(self) -> str:
+        return self._describe()
+
     def describe(self) -> str:
+        return self.described
+
+    def _describe(self) -> str:
         """``mask(keep_last=4)``: the label with the parameters that differ from defaults."""
         if self.verdict != "transform" or self.params is None:
             return self.label

@@ -14,8 +14,10 @@ withheld and counted (the obligation could not be met, so nothing is disclosed).
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -109,14 +111,27 @@ class Node:
         self.ptype: type | None = None
 
 
-class Table:
-    """One decision table as a node tree, with its cell counters."""
+@dataclass(frozen=True)
+class Tree:
+    """One decision table as an immutable node tree (shared by every job of a plan)."""
 
-    def __init__(self, root: dict[str, Node], labels: list[tuple[str, str]]) -> None:
-        self.root = root
-        self.labels = labels  # counter index -> (field path, outcome label)
-        self.cells = [0] * len(labels)
-        self.withheld = [0] * len(labels)
+    root: dict[str, Node]
+    labels: list[tuple[str, str]]  # counter index -> (field path, outcome label)
+    rules_used: dict[str, frozenset[str]]
+    break_glass: frozenset[str]
+
+
+class Table:
+    """A tree plus this job's counters."""
+
+    __slots__ = ("cells", "labels", "records", "root", "tree", "withheld")
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self.root = tree.root
+        self.labels = tree.labels
+        self.cells = [0] * len(tree.labels)
+        self.withheld = [0] * len(tree.labels)
         self.records = 0
 
 
@@ -133,23 +148,23 @@ def _key(path: str) -> str:
     return last[:-3] if last.endswith("[*]") else last
 
 
-class Executor:
-    """A plan bound to keys; holds the per-table node trees. Not shared across threads."""
+class Bound:
+    """A plan bound to keys: every op built once, trees built on first use. Thread-safe.
+
+    Binding happens before any record is read, so a missing key fails first; one Bound
+    serves every job of its plan, so per-request cost is only the counters.
+    """
 
     def __init__(self, plan: Plan, keys: Keyring) -> None:
         self.plan = plan
         self.keys = keys
         self._ops: dict[tuple[str, str], Op] = {}
-        self._tables: dict[int, Table] = {}
-        self.undeclared: Counter[str] = Counter()
+        self._trees: dict[int, Tree] = {}
+        self._lock = threading.Lock()
         self.key_fingerprints: dict[str, str] = {}
-        self.break_glass_rules: set[str] = set()
-        self.rules_used: dict[str, set[str]] = {}
-        self._elements = dict(plan.elements)
         self._bind_all()
-        self.table(0)
+        self.tree(0)
 
-    # -- compile-time -------------------------------------------------------------
     def _bind_all(self) -> None:
         """Bind every op any table could need, so missing keys fail before any record."""
         outcomes = {
@@ -179,16 +194,21 @@ class Executor:
             self._ops[(path, desc)] = op
         return op
 
-    def table(self, mask: int) -> Table:
-        t = self._tables.get(mask)
+    def tree(self, mask: int) -> Tree:
+        t = self._trees.get(mask)
         if t is None:
-            t = self._build(self.plan.decide(mask))
-            self._tables[mask] = t
+            with self._lock:
+                t = self._trees.get(mask)
+                if t is None:
+                    t = self._build(self.plan.decide(mask))
+                    self._trees[mask] = t
         return t
 
-    def _build(self, decisions: dict[str, Decision]) -> Table:
+    def _build(self, decisions: dict[str, Decision]) -> Tree:
         labels: list[tuple[str, str]] = []
         nodes: dict[str, Node] = {}
+        rules_used: dict[str, frozenset[str]] = {}
+        break_glass: set[str] = set()
         for path, fr in self.plan.fields.items():
             info = fr.info
             d = decisions[path]
@@ -207,12 +227,12 @@ class Executor:
                 node.counter = len(labels)
                 labels.append((path, d.outcome.label))
                 if d.outcome.discloses:
-                    self.rules_used.setdefault(path, set()).update(d.rules)
-                self.break_glass_rules.update(d.break_glass)
+                    rules_used[path] = frozenset(d.rules)
+                break_glass.update(d.break_glass)
             nodes[path] = node
         root: dict[str, Node] = {}
         for path, node in nodes.items():
-            par = self._parent(path)
+            par = _parent(path)
             (root if par is None else nodes[par].children)[_key(path)] = node
         # A container nobody may see anything inside of is omitted as a whole.
         for path in sorted(nodes, key=lambda p: -p.count(".")):
@@ -223,14 +243,50 @@ class Executor:
                 and not any(c.action != REDACT for c in node.children.values())
             ):
                 node.action = REDACT
-        return Table(root, labels)
+        return Tree(root, labels, rules_used, frozenset(break_glass))
 
-    @staticmethod
-    def _parent(path: str) -> str | None:
-        if "." not in path:
-            return None
-        head = path.rsplit(".", 1)[0]
-        return head[:-3] if head.endswith("[*]") else head
+
+def _parent(path: str) -> str | None:
+    if "." not in path:
+        return None
+    head = path.rsplit(".", 1)[0]
+    return head[:-3] if head.endswith("[*]") else head
+
+
+class Executor:
+    """One job's view of a bound plan: the shared trees plus this job's counters."""
+
+    def __init__(self, plan: Plan, keys: Keyring, bound: Bound | None = None) -> None:
+        self.plan = plan
+        self.bound = bound if bound is not None else Bound(plan, keys)
+        self._tables: dict[int, Table] = {}
+        self.undeclared: Counter[str] = Counter()
+        self._elements = dict(plan.elements)
+        self.table(0)
+
+    @property
+    def key_fingerprints(self) -> dict[str, str]:
+        return dict(self.bound.key_fingerprints)
+
+    @property
+    def rules_used(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for t in self._tables.values():
+            if t.records:
+                for path, rules in t.tree.rules_used.items():
+                    out.setdefault(path, set()).update(rules)
+        return out
+
+    @property
+    def break_glass_rules(self) -> set[str]:
+        return {r for t in self._tables.values() if t.records for r in t.tree.break_glass}
+
+    def table(self, mask: int) -> Table:
+        t = self._tables.get(mask)
+        if t is None:
+            t = Table(self.bound.tree(mask))
+            self._tables[mask] = t
+        return t
 
     # -- per record ---------------------------------------------------------------
     def excluded_by(self, record: dict[str, Any], mask: int) -> str | None:
