@@ -1,0 +1,117 @@
+"""JWT bearer tokens through the HTTP service: claims become the subject, attacks get 401.
+
+The full attack matrix (HS256 with the RSA public key, alg/key mismatches, ...) is in
+test_auth.py; this file checks the wiring through the app."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from veil.service.app import create_app
+from veil.service.settings import ServiceSettings
+from veil.synth import patients
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+ISS, AUD = "https://idp.example.org", "veil"
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture()
+def client(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> TestClient:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    settings = ServiceSettings(
+        policies=ROOT / "policies" / "health",
+        ledger=f"sqlite:///{tmp_path / 'l.db'}",
+        jwks_file=tmp_path / "jwks.json",
+        jwt_issuer=ISS,
+        jwt_audience=AUD,
+        claims_map={"role": "role", "org": "org"},
+    )
+    return TestClient(create_app(settings))
+
+
+def _token(key: Any, **over: Any) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISS,
+        "aud": AUD,
+        "sub": "dr.alvarez",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "role": "clinician",
+        "org": "org-north",
+        **over,
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def _body() -> dict[str, Any]:
+    recs = [dict(r, organization_id="org-north") for r in patients(2, seed=4)]
+    return {"dataset": "patients", "purpose": "TREAT", "records": recs}
+
+
+def test_valid_token_discloses_as_its_subject(
+    client: TestClient, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    r = client.post(
+        "/v1/sanitize", json=_body(), headers={"Authorization": f"Bearer {_token(rsa_key)}"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["returned"] == 2
+
+
+def _b64(obj: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+def test_attacks_are_401(client: TestClient, rsa_key: rsa.RSAPrivateKey) -> None:
+    now = int(time.time())
+    good = _token(rsa_key)
+    head, payload, sig = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    tampered = ".".join([head, _b64({**claims, "role": "privacy_officer"}), sig])
+    none = ".".join([_b64({"alg": "none", "kid": "k1"}), _b64(claims), ""])
+    attacks = {
+        "expired": _token(rsa_key, exp=now - 3600, iat=now - 7200, nbf=now - 7200),
+        "not yet valid": _token(rsa_key, nbf=now + 3600),
+        "wrong aud": _token(rsa_key, aud="someone-else"),
+        "wrong iss": _token(rsa_key, iss="https://evil.example"),
+        "tampered": tampered,
+        "alg none": none,
+        "unknown kid": jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k9"}),
+    }
+    for name, token in attacks.items():
+        r = client.post("/v1/sanitize", json=_body(), headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, name
+        assert token not in r.text
+
+
+def test_body_attributes_cannot_change_the_subject(
+    client: TestClient, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    token = _token(rsa_key, role="researcher", org="university")
+    body = {**_body(), "purpose": "TREAT", "subject": {"role": "clinician"}}
+    r = client.post("/v1/sanitize", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422
+    r = client.post(
+        "/v1/sanitize",
+        json={**_body(), "context": {"role": "clinician"}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code in (403, 422)
