@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ..errors import ConfigError, LedgerError
 from .accounting import describe, render_csv, render_json
@@ -104,13 +105,34 @@ def _postgres_url(url: str) -> str | None:
     return None
 
 
+def _split_schema(url: str) -> tuple[str, str | None]:
+    """(``url`` without its ``schema`` query parameter, that schema or ``None``).
+
+    libpq rejects query parameters it does not know, so veil's own is taken out before
+    psycopg sees the URL; the other parameters are kept byte for byte.
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, None
+    schema: str | None = None
+    kept: list[str] = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if unquote(name) == "schema":
+            schema = unquote(value)
+        else:
+            kept.append(part)
+    return base + ("?" + "&".join(kept) if kept else ""), schema
+
+
 def open_ledger(url: str, key: bytes | None = None) -> Ledger:
     """Open (creating if needed) the ledger at ``url``.
 
     Accepts ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's
     convention) and plain filesystem paths, creating missing parent directories; and
     ``postgresql://user:password@host:port/db`` (also ``postgres://`` and
-    ``postgresql+psycopg://``), creating the ledger in schema ``veil``. Raises
+    ``postgresql+psycopg://``), creating the ledger in schema ``veil`` or the one named
+    by a ``?schema=NAME`` query parameter (so several ledgers can share a database). Raises
     :class:`ConfigError` for a bad URL or key, :class:`LedgerError` if the ledger cannot
     be opened or created (for PostgreSQL: the server cannot be reached).
     """
@@ -118,7 +140,10 @@ def open_ledger(url: str, key: bytes | None = None) -> Ledger:
     if pg is not None:
         from .postgres import PostgresLedger
 
-        return PostgresLedger(pg, key)
+        pg, schema = _split_schema(pg)
+        if schema is None:
+            return PostgresLedger(pg, key)
+        return PostgresLedger(pg, key, schema=schema)
     path = _sqlite_path(url)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
