@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -590,16 +591,34 @@ def serve(
         from .service.settings import load_settings
 
         settings = load_settings(config, policies=policies, ledger=ledger, host=host, port=port)
-        application = create_app(settings)
-        install_sighup(application)
-        uvicorn.run(
-            application,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level="info",
-            access_log=False,
-        )
+        if workers == 1:
+            application = create_app(settings)
+            install_sighup(application)
+            uvicorn.run(
+                application,
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                access_log=False,
+            )
+            return
+        # Several worker processes import the app by name; settings travel in a file.
+        create_app(settings)  # fail here, once, on a bad bundle, key or ledger
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write(settings.model_dump_json())
+        os.environ["VEIL_SERVE_SETTINGS"] = f.name
+        try:
+            uvicorn.run(
+                "veil.service.asgi:build",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=workers,
+                log_level="info",
+                access_log=False,
+            )
+        finally:
+            os.unlink(f.name)
 
     run(body)
 
