@@ -7,6 +7,7 @@ load time; engines walk compiled schema trees, never strings.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,7 @@ def strip_each(path: str) -> str:
     return path.replace("[*]", "")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_selector(selector: str) -> tuple[str, ...]:
     """Parse the ObjectPath subset veil supports in rules: ``$.a.b`` -> ("a", "b").
 

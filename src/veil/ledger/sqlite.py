@@ -125,6 +125,9 @@ class SQLiteLedger:
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._lock = threading.Lock()
+        # Threads of one process queue here instead of in SQLite's busy handler, whose
+        # sleeping back-off turned a busy write lock into p99 latencies of ~1 s under load.
+        self._append_lock = threading.Lock()
         self._conns: list[tuple[int, sqlite3.Connection]] = []
         self._closed = False
         self._json = False
@@ -288,7 +291,7 @@ class SQLiteLedger:
             ) from None
         conn = self._conn()
         eid = event.event_id
-        with self._guard("append the event"):
+        with self._append_lock, self._guard("append the event"):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute(

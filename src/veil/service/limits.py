@@ -105,18 +105,28 @@ class BodyLimit:
                 )
 
 
-def check_shape(value: Any, max_depth: int, max_string: int, depth: int = 0) -> None:
-    """Reject values nested deeper than ``max_depth`` or strings longer than ``max_string``."""
-    if depth > max_depth:
-        raise LimitExceeded("max_depth", max_depth, status=422)
-    if isinstance(value, str):
+def check_shape(value: Any, max_depth: int, max_string: int) -> None:
+    """Reject values nested deeper than ``max_depth`` or strings longer than ``max_string``.
+
+    Iterative, with scalars checked inline: it runs over every value of every request.
+    """
+    if type(value) is str:
         if len(value) > max_string:
             raise LimitExceeded("max_string", max_string, status=422)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if len(k) > max_string:
+        return
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        container, depth = stack.pop()
+        child_depth = depth + 1
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, item in items:
+            if type(key) is str and len(key) > max_string:
                 raise LimitExceeded("max_string", max_string, status=422)
-            check_shape(v, max_depth, max_string, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            check_shape(v, max_depth, max_string, depth + 1)
+            t = type(item)
+            if t is str:
+                if len(item) > max_string:
+                    raise LimitExceeded("max_string", max_string, status=422)
+            elif t is dict or t is list:
+                if child_depth >= max_depth:
+                    raise LimitExceeded("max_depth", max_depth, status=422)
+                stack.append((item, child_depth))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -54,10 +55,20 @@ class Metrics:
             "Disclosures made under break-glass rules",
             registry=self.registry,
         )
+        self.returned = self.records.labels("returned")
+        self.filtered = self.records.labels("filtered")
+        self._outcomes: dict[tuple[str, str], Any] = {}
         self.up = Gauge(
             "veil_ledger_up", "1 if the last ledger operation succeeded", registry=self.registry
         )
         self.up.set(1)
+
+    def outcome(self, field_class: str, label: str) -> Any:
+        child = self._outcomes.get((field_class, label))
+        if child is None:
+            child = self.field_outcomes.labels(field_class, label)
+            self._outcomes[field_class, label] = child
+        return child
 
 
 class TimedLedger:
