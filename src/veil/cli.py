@@ -663,5 +663,11 @@ def demo(
     run(body)
 
 
+# `veil scan` lives in its own module (it loads Presidio lazily, only when it runs).
+from .scan_cli import scan as _scan  # noqa: E402
+
+app.command("scan")(_scan)
+
+
 def main() -> None:
     app()

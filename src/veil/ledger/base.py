@@ -5,6 +5,8 @@ Obligations of every implementation:
 * ``append`` makes the event durable and chained before it returns. If it raises, the
   caller must not disclose anything: the disclosure did not happen.
 * Appends are serialized across threads and processes so the hash chain stays linear.
+* ``append(event, idempotent=True)`` returns the stored event if one with the same
+  ``event_id`` exists (first writer wins) instead of appending a second one.
 * Stored events are never updated or deleted by veil; ``verify`` detects any change.
 """
 
@@ -62,7 +64,7 @@ class AccountingEntry:
 
 
 class Ledger(Protocol):
-    def append(self, event: Event) -> StoredEvent: ...
+    def append(self, event: Event, *, idempotent: bool = False) -> StoredEvent: ...
 
     def events(
         self,

@@ -35,6 +35,8 @@ class FieldDisclosure(BaseModel):
     rules: list[str] = Field(default_factory=list)
     #: human description of the transform, e.g. "mask(keep_last=4)"
     treatment: str = ""
+    #: PII entity type -> number found in this field's free text (scan_text), never values
+    entities: dict[str, int] = Field(default_factory=dict)
 
 
 class RecordCounts(BaseModel):

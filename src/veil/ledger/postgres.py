@@ -496,8 +496,11 @@ class PostgresLedger:
 
     # -- writing -----------------------------------------------------------------------
 
-    def append(self, event: Event) -> StoredEvent:
+    def append(self, event: Event, *, idempotent: bool = False) -> StoredEvent:
         """Chain ``event`` after the current head and make it durable; return it as stored.
+
+        With ``idempotent``, an event whose ``event_id`` is already in the ledger is not
+        appended again: the stored one is returned (a retried Spark task logs once).
 
         If this raises, the caller must not disclose. Nothing was recorded, except in one
         case the message states: the connection broke while committing, and the event may
@@ -521,6 +524,20 @@ class PostgresLedger:
             committing = False
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", self._lock_args)
+                if idempotent:
+                    had = conn.execute(
+                        "SELECT seq, body, prev_hash, hash FROM events WHERE event_id = %s",
+                        (event.event_id,),
+                    ).fetchone()
+                    if had is not None:
+                        seq = int(had[0])
+                        subs = conn.execute(
+                            "SELECT data_subject_id FROM event_subjects WHERE event_seq = %s"
+                            " ORDER BY data_subject_id",
+                            (seq,),
+                        ).fetchall()
+                        stored = self._event(seq, str(had[1]), [str(r[0]) for r in subs])
+                        return StoredEvent(seq, stored, str(had[2]), str(had[3]))
                 row = conn.execute(_HEAD_SQL).fetchone()  # a new snapshot, after the lock
                 seq, prev = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
                 h = link_hash_text(prev, seq, body_json, digest, self._key)

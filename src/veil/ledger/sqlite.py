@@ -272,9 +272,11 @@ class SQLiteLedger:
 
     # -- writing -----------------------------------------------------------------------
 
-    def append(self, event: Event) -> StoredEvent:
+    def append(self, event: Event, *, idempotent: bool = False) -> StoredEvent:
         """Chain ``event`` after the current head and make it durable; return it as stored.
 
+        With ``idempotent``, an event whose ``event_id`` is already in the ledger is not
+        appended again: the stored one is returned (a retried Spark task logs once).
         If this raises, nothing was recorded and the caller must not disclose.
         """
         body = event.body()
@@ -294,6 +296,19 @@ class SQLiteLedger:
         with self._append_lock, self._guard("append the event"):
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if idempotent:
+                    had = conn.execute(
+                        "SELECT seq, body, prev_hash, hash FROM events WHERE event_id = ?", (eid,)
+                    ).fetchone()
+                    if had is not None:
+                        subs = conn.execute(
+                            "SELECT data_subject_id FROM event_subjects WHERE event_id = ?"
+                            " ORDER BY data_subject_id",
+                            (eid,),
+                        ).fetchall()
+                        conn.execute("COMMIT")
+                        stored = self._event(had[0], had[1], [r[0] for r in subs])
+                        return StoredEvent(had[0], stored, had[2], had[3])
                 row = conn.execute(
                     "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
                 ).fetchone()
