@@ -1,8 +1,16 @@
-"""Shared fixtures: the shipped health bundle, demo keys, an in-memory ledger."""
+"""Shared fixtures: the shipped health bundle, demo keys, an in-memory ledger; and a
+network guard: veil must never reach the network at run time (models, suffix lists,
+model hubs). Any connect to a non-loopback address and any DNS lookup of a non-local
+name is refused *and* fails the test that made it, even if the caller swallowed the
+error (tldextract, for one, falls back silently)."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +22,85 @@ from veil.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH = ROOT / "policies" / "health"
+
+
+class NetworkBlocked(OSError):
+    """Raised for a connection or lookup the test suite does not allow."""
+
+
+#: attempts not yet reported (a test fails if it made any)
+BLOCKED: list[str] = []
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", ""}
+
+
+def _is_local_host(host: Any) -> bool:
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host).strip("[]").lower()
+    if host in _LOCAL_NAMES or host.endswith(".localhost") or host == socket.gethostname().lower():
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_address(family: int, address: Any) -> None:
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return  # Unix sockets and the like are local by nature
+    host = address[0] if isinstance(address, tuple) else address
+    if not _is_local_host(host):
+        BLOCKED.append(f"connect to {host!r}")
+        raise NetworkBlocked(f"network access blocked in tests: connect to {host!r}")
+
+
+def _install_guard() -> None:
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+    real_gethostbyname = socket.gethostbyname
+    real_gethostbyname_ex = socket.gethostbyname_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        _check_address(self.family, address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        _check_address(self.family, address)
+        return real_connect_ex(self, address)
+
+    def lookup(real: Any) -> Any:
+        def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if not _is_local_host(host):
+                BLOCKED.append(f"DNS lookup of {host!r}")
+                raise socket.gaierror(
+                    socket.EAI_NONAME, f"network access blocked in tests: lookup of {host!r}"
+                )
+            return real(host, *args, **kwargs)
+
+        return guarded
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = lookup(real_getaddrinfo)
+    socket.gethostbyname = lookup(real_gethostbyname)
+    socket.gethostbyname_ex = lookup(real_gethostbyname_ex)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _install_guard()
+
+
+@pytest.fixture(autouse=True)
+def _no_network_attempts() -> Iterator[None]:
+    BLOCKED.clear()
+    yield
+    if BLOCKED:
+        attempts = sorted(set(BLOCKED))
+        BLOCKED.clear()
+        pytest.fail(f"test tried to reach the network: {', '.join(attempts)}")
 
 
 @pytest.fixture(scope="session")

@@ -99,6 +99,8 @@ def test_no_redacted_or_transformed_value_appears_verbatim(
                 continue
             if "clear" in outcome:
                 continue  # row-dependent: clear for some records only; checked below per row
+            if "scan_text" in outcome:
+                continue  # discloses the text around identifiers; a canary is not one
             assert not _leaked(v, dump), (k, outcome)
     # Per record: outputs only contain declared keys
     declared = set(health.datasets["patients"].fields)

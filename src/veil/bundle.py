@@ -13,6 +13,7 @@ from .conditions import Dnf
 from .decision import Outcome
 from .loader import Located
 from .model import AttributeDecl, FieldDecl, PolicyTest, Rule, Vocabulary
+from .text.decl import RecognizerDecl
 from .transforms.base import FieldType
 
 
@@ -72,6 +73,7 @@ class Bundle:
     rules: tuple[CompiledRule, ...]
     tests: tuple[PolicyTest, ...] = ()
     test_src: tuple[Located, ...] = field(default_factory=tuple)
+    recognizers: dict[str, RecognizerDecl] = field(default_factory=dict)
 
     @property
     def short_version(self) -> str:

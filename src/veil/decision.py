@@ -57,6 +57,9 @@ class Outcome:
         """``mask(keep_last=4)``: the label with the parameters that differ from defaults."""
         if self.verdict != "transform" or self.params is None:
             return self.label
+        custom = getattr(self.params, "describe_args", None)
+        if custom is not None:
+            return f"{self.label}({custom()})"
         args = ", ".join(
             f"{k}={v!r}" for k, v in self.params.model_dump(exclude_defaults=True).items()
         )

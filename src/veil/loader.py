@@ -28,6 +28,7 @@ from .model import (
     Rule,
     Vocabulary,
 )
+from .text.decl import RecognizerDecl
 
 Loc = Sequence[str | int]
 
@@ -62,6 +63,8 @@ class RawBundle:
     rule_src: list[Located] = field(default_factory=list)
     test_src: list[Located] = field(default_factory=list)
     attr_src: dict[str, Located] = field(default_factory=dict)
+    recognizers: dict[str, RecognizerDecl] = field(default_factory=dict)
+    recognizer_src: dict[str, Located] = field(default_factory=dict)
 
 
 def format_loc(loc: Loc) -> str:
@@ -193,6 +196,35 @@ def _child(node: yaml.Node, key: str | int) -> yaml.Node | None:
     return None
 
 
+def _merge_named(
+    kind: str,
+    section: str,
+    items: dict[str, Any],
+    target: dict[str, Any],
+    src: dict[str, Located],
+    rel: str,
+    node: yaml.Node,
+    issues: list[Issue],
+) -> None:
+    """Add one file's named items of ``section``; a name declared twice is an issue."""
+    snode = _child(node, section)
+    for name, item in items.items():
+        if name in target:
+            issues.append(
+                Issue(
+                    "duplicate",
+                    f"{kind} '{name}' is declared twice",
+                    rel,
+                    node_line(node, [section, name]),
+                    f"{section}.{name}",
+                    f"first declared in {src[name].file}",
+                )
+            )
+            continue
+        target[name] = item
+        src[name] = Located(rel, _child(snode, name) if snode else None, (section, name))
+
+
 def load_raw(root: str | Path) -> RawBundle:
     """Read every ``*.yaml``/``*.yml`` under ``root``; raise PolicyError with all shape issues."""
     root = Path(root)
@@ -255,24 +287,19 @@ def load_raw(root: str | Path) -> RawBundle:
                 raw.attr_src[key] = Located(
                     rel, _child(_child(node, section) or node, name), (section, name)
                 )
-        for name, ds in bf.datasets.items():
-            if name in raw.datasets:
-                issues.append(
-                    Issue(
-                        "duplicate",
-                        f"dataset '{name}' is declared twice",
-                        rel,
-                        node_line(node, ["datasets", name]),
-                        f"datasets.{name}",
-                        f"first declared in {raw.dataset_src[name].file}",
-                    )
-                )
-                continue
-            raw.datasets[name] = ds
-            dnode = _child(node, "datasets")
-            raw.dataset_src[name] = Located(
-                rel, _child(dnode, name) if dnode else None, ("datasets", name)
-            )
+        _merge_named(
+            "dataset", "datasets", bf.datasets, raw.datasets, raw.dataset_src, rel, node, issues
+        )
+        _merge_named(
+            "recognizer",
+            "recognizers",
+            bf.recognizers,
+            raw.recognizers,
+            raw.recognizer_src,
+            rel,
+            node,
+            issues,
+        )
         rnode = _child(node, "rules")
         for i, rule in enumerate(bf.rules):
             raw.rules.append(rule)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .text.decl import RecognizerDecl
 from .transforms.base import FieldType
 
 Verdict = Literal["allow", "redact", "deny", "exclude"]
@@ -147,6 +148,8 @@ class BundleFile(Strict):
     datasets: dict[str, Dataset] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     tests: list[PolicyTest] = Field(default_factory=list)
+    #: custom free-text detectors by name (see :class:`RecognizerDecl`)
+    recognizers: dict[str, RecognizerDecl] = Field(default_factory=dict)
 
     @field_validator("subject_attributes")
     @classmethod

@@ -12,10 +12,12 @@ A bundle that produces any issue is not loaded. Checks, by code:
 * ``attribute``    a selector reading an undeclared subject/context/resource attribute
 * ``never_matches`` a comparison with a value the attribute can never have
 * ``semantics``    combinations veil refuses (row-dependent deny, field targets on row rules)
+* ``recognizer``   a custom free-text recognizer with a bad name or a regex that does not compile
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,7 +31,12 @@ from .loader import Located, RawBundle, format_loc, load_raw
 from .matching import RESERVED_CONTEXT, RESOURCE_KEYS, residual, resource_element, target_matches
 from .model import AttributeDecl, Dataset, Rule
 from .paths import PathSyntaxError, parent, parse, strip_each
+from .text.decl import RecognizerDecl
+from .text.engine import NER_ENTITIES, check_regex
 from .transforms.base import SCALAR_TYPES, FieldType
+from .transforms.text import NamedRecognizer, ScanTextParams, unsupported_entities
+
+_RECOGNIZER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 def load_bundle(root: str) -> Bundle:
@@ -115,7 +122,9 @@ def _compile_dataset(
     return DatasetInfo(name, ds.description, ids["record_id"], ids["data_subject"], ordered)
 
 
-def _rule_outcome(rule: Rule, src: Located, issues: _Issues) -> Outcome | None:
+def _rule_outcome(
+    rule: Rule, src: Located, issues: _Issues, recognizers: dict[str, RecognizerDecl]
+) -> Outcome | None:
     then = rule.then
     if then == "allow":
         return ALLOW
@@ -148,7 +157,80 @@ def _rule_outcome(rule: Rule, src: Located, issues: _Issues) -> Outcome | None:
         return REDACT
     if then.transform == "keep":
         return ALLOW
+    if isinstance(params, ScanTextParams):
+        resolved = _with_recognizers(params, recognizers, src, issues)
+        if resolved is None:
+            return None
+        params = resolved
     return Outcome("transform", spec.name, params, spec.rank, spec.reveal_score(params))
+
+
+def _with_recognizers(
+    params: ScanTextParams,
+    recognizers: dict[str, RecognizerDecl],
+    src: Located,
+    issues: _Issues,
+) -> ScanTextParams | None:
+    """``params`` carrying the bundle's recognizers for its entity types, if all are detectable.
+
+    The recognizers travel inside the params so that every engine binding the plan
+    (record, columnar, Spark workers) detects the same things.
+    """
+    if "recognizers" in params.model_fields_set:
+        issues.add(
+            "transform",
+            "scan_text: 'recognizers' is filled in from the bundle's 'recognizers:' section",
+            src,
+            ("then", "params", "recognizers"),
+            "declare custom recognizers at the top level of a bundle file",
+        )
+        return None
+    wanted = set(params.entities)
+    named = tuple(
+        NamedRecognizer(name=n, decl=d)
+        for n, d in sorted(recognizers.items())
+        if d.entity in wanted
+    )
+    params = params.model_copy(update={"recognizers": named})
+    missing = unsupported_entities(params)
+    for entity in missing:
+        hint = (
+            "named entities (PERSON, LOCATION, ORGANIZATION, NRP) need 'engine: ner'"
+            if entity in NER_ENTITIES and params.engine != "ner"
+            else "declare a recognizer for it under 'recognizers:', or remove it"
+        )
+        issues.add(
+            "transform",
+            f"scan_text: no recognizer of engine '{params.engine}' detects '{entity}'",
+            src,
+            ("then", "params", "entities", entity),
+            hint,
+        )
+    return None if missing else params
+
+
+def _compile_recognizers(raw: RawBundle, issues: _Issues) -> None:
+    for name, decl in raw.recognizers.items():
+        src = raw.recognizer_src[name]
+        if not _RECOGNIZER_NAME.match(name):
+            issues.add(
+                "recognizer",
+                f"recognizer name '{name}' is not a simple name",
+                src,
+                (),
+                "use letters, digits, '_', '.' or '-'",
+            )
+        for i, pattern in enumerate(decl.patterns):
+            problem = check_regex(pattern.regex)
+            if problem is not None:
+                issues.add(
+                    "recognizer",
+                    f"recognizer '{name}': pattern '{pattern.name}' is not a valid regex "
+                    f"({problem})",
+                    src,
+                    ("patterns", i, "regex"),
+                    "regexes use Python 're'/'regex' syntax; quote them in YAML with single quotes",
+                )
 
 
 def _check_selector(
@@ -326,7 +408,7 @@ def _compile_rule(
                 enum = _enum_for(clause, b, datasets, tags)
                 if enum is not None:
                     _check_values(clause, enum, src, where, issues)
-    outcome = _rule_outcome(rule, src, issues)
+    outcome = _rule_outcome(rule, src, issues, b.recognizers)
     dynamic = any(c.dynamic for dnf in when.values() for conj in dnf for c in conj)
     if rule.is_row_rule:
         if t.fields is not None or t.tags is not None or t.types is not None:
@@ -405,6 +487,7 @@ def _check_field_coverage(
 def compile_bundle(raw: RawBundle) -> Bundle:
     issues = _Issues()
     tags = set(raw.vocabulary.tags)
+    _compile_recognizers(raw, issues)
     datasets: dict[str, DatasetInfo] = {}
     for name, ds in raw.datasets.items():
         info = _compile_dataset(name, ds, raw.dataset_src[name], tags, issues)
@@ -450,4 +533,5 @@ def compile_bundle(raw: RawBundle) -> Bundle:
         rules=tuple(rules),
         tests=tuple(raw.tests),
         test_src=tuple(raw.test_src),
+        recognizers=dict(raw.recognizers),
     )

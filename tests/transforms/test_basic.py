@@ -8,6 +8,7 @@ from veil.transforms import REGISTRY, CannotApply, FieldType
 
 RANKS = {
     "keep": 100,
+    "scan_text": 95,
     "fpe": 90,
     "date_shift": 85,
     "truncate": 70,

