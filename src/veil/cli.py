@@ -212,7 +212,10 @@ def _progress_records(
 
 @app.command()
 def sanitize(
-    input: Annotated[str, typer.Argument(help="Input file (JSON, JSONL or CSV), or - for stdin.")],
+    input: Annotated[
+        str,
+        typer.Argument(help="Input file (JSONL, JSON, CSV, Parquet or Arrow IPC), or - for stdin."),
+    ],
     policies: Policies,
     dataset: Dataset,
     subject_id: SubjectId,
@@ -225,7 +228,25 @@ def sanitize(
     recipient: Recipient = None,
     action: Action = "read",
     reason: Reason = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, json or csv.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl, json, csv, parquet or arrow.")
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="auto (columnar for Parquet/CSV/Arrow in and out, record for JSON), "
+            "record or columnar.",
+        ),
+    ] = "auto",
+    drop_undeclared: Annotated[
+        bool,
+        typer.Option(
+            "--drop-undeclared",
+            help="Columnar engine: drop (and count) columns the dataset does not declare "
+            "instead of refusing the input.",
+        ),
+    ] = False,
     ledger: LedgerUrl = DEFAULT_LEDGER,
     keys: KeysFile = None,
 ) -> None:
@@ -233,7 +254,7 @@ def sanitize(
 
     def body() -> None:
         from .core import Veil
-        from .io import Writer, detect_format, read_records, spooled_output
+        from .io import detect_format
         from .validate import load_bundle
 
         bundle = load_bundle(str(policies))
@@ -241,47 +262,149 @@ def sanitize(
         req = _request(subject_id, attr, purpose, dataset, action, recipient, context, reason)
         in_fmt = detect_format(input, fmt)
         out_fmt = detect_format(output, fmt) if output else in_fmt
+        columnar = _pick_engine(engine, in_fmt, out_fmt)
         veil = Veil(bundle, _ledger(ledger, keyring), keyring)
-        job = veil.start(req)
-        columns = [
-            p
-            for p, d in job.plan.decide(0).items()
-            if d.outcome.discloses and not job.plan.fields[p].info.is_container
-        ]
-        with ExitStack() as stack:
-            stream, counter, total = _open_input(input, stack)
-            spool, publish = stack.enter_context(spooled_output(output))
-            writer = Writer(spool, out_fmt, columns)
-            try:
-                for line, rec in _progress_records(
-                    read_records(stream, in_fmt, job.plan.dataset), counter, total, stack
-                ):
-                    result = job.apply(rec, line=line)
-                    if result is not None:
-                        writer.write(result)
-            except UnicodeDecodeError:
-                raise RequestError("input is not UTF-8 text") from None
-            writer.close()
-            event = job.commit()
-            publish()
-        r = event.event.records
-        err.print(
-            f"[green]disclosed[/] {r.returned} of {r.read} records "
-            f"({r.filtered} filtered) to {req.effective_recipient} for {req.purpose}; "
-            f"ledger event {event.event.event_id} (#{event.seq})",
-            highlight=False,
-        )
-        if event.event.break_glass.used:
-            err.print("[bold yellow]break-glass access recorded[/]")
-        if event.event.undeclared:
-            n = sum(event.event.undeclared.values())
-            err.print(
-                f"[yellow]{n} undeclared value(s) dropped[/] "
-                f"({', '.join(sorted(event.event.undeclared))})",
-                highlight=False,
-            )
+        if columnar:
+            event = _sanitize_columnar(veil, req, input, in_fmt, output, out_fmt, drop_undeclared)
+        else:
+            event = _sanitize_records(veil, req, input, in_fmt, output, out_fmt)
+        _report(event, req)
 
     run(body)
+
+
+_TEXT_FORMATS = ("jsonl", "json", "csv")
+_BULK = ("parquet", "csv", "arrow")
+
+
+def _pick_engine(engine: str, in_fmt: str, out_fmt: str) -> bool:
+    """True for the columnar engine. JSON keeps the record engine (nested records)."""
+    if engine not in ("auto", "record", "columnar"):
+        raise RequestError(f"unknown engine '{engine}'", hint="use auto, record or columnar")
+    bulk = in_fmt in _BULK and out_fmt in _BULK
+    text = in_fmt in _TEXT_FORMATS and out_fmt in _TEXT_FORMATS
+    if engine == "columnar" and not bulk:
+        raise RequestError(
+            f"the columnar engine reads and writes Parquet, CSV or Arrow, not {in_fmt} -> "
+            f"{out_fmt}",
+            hint="use --engine record for JSON or JSONL",
+        )
+    if engine == "record" and not text:
+        raise RequestError(
+            f"the record engine reads and writes JSONL, JSON or CSV, not {in_fmt} -> {out_fmt}",
+            hint="use --engine columnar (or auto) for Parquet and Arrow",
+        )
+    if not bulk and not text:
+        raise RequestError(
+            f"cannot sanitize {in_fmt} into {out_fmt}",
+            hint="Parquet and Arrow pair with Parquet, CSV or Arrow; JSON and JSONL with "
+            "JSON, JSONL or CSV",
+        )
+    return engine == "columnar" or (engine == "auto" and bulk)
+
+
+def _sanitize_records(
+    veil: Any, req: Any, input: str, in_fmt: str, output: str | None, out_fmt: str
+) -> Any:
+    from .io import Writer, read_records, spooled_output
+
+    job = veil.start(req)
+    columns = [
+        p
+        for p, d in job.plan.decide(0).items()
+        if d.outcome.discloses and not job.plan.fields[p].info.is_container
+    ]
+    with ExitStack() as stack:
+        stream, counter, total = _open_input(input, stack)
+        spool, publish = stack.enter_context(spooled_output(output))
+        writer = Writer(spool, out_fmt, columns)
+        try:
+            for line, rec in _progress_records(
+                read_records(stream, in_fmt, job.plan.dataset), counter, total, stack
+            ):
+                result = job.apply(rec, line=line)
+                if result is not None:
+                    writer.write(result)
+        except UnicodeDecodeError:
+            raise RequestError("input is not UTF-8 text") from None
+        writer.close()
+        event = job.commit()
+        publish()
+    return event
+
+
+def _sanitize_columnar(
+    veil: Any,
+    req: Any,
+    input: str,
+    in_fmt: str,
+    output: str | None,
+    out_fmt: str,
+    drop_undeclared: bool,
+) -> Any:
+    from .bulk import sanitize_file
+
+    if input != "-" and not Path(input).is_file():
+        raise RequestError(f"cannot read input '{input}': no such file")
+    with ExitStack() as stack:
+        on_batch = _bulk_progress(stack)
+        result = sanitize_file(
+            veil,
+            req,
+            input,
+            in_fmt,
+            output,
+            out_fmt,
+            drop_undeclared=drop_undeclared,
+            on_batch=on_batch,
+        )
+    return result.event
+
+
+def _bulk_progress(stack: ExitStack) -> Callable[[int, int | None], None] | None:
+    """A rich progress bar with rows/s on stderr, when stderr is a terminal."""
+    if not err.is_terminal:
+        return None
+    progress = stack.enter_context(
+        Progress(
+            TextColumn("sanitizing"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f} rows"),
+            TextColumn("{task.fields[rate]} rows/s"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+    )
+    task = progress.add_task("sanitize", total=None, rate="-")
+    clock = progress.get_time
+
+    start = clock()
+
+    def on_batch(done: int, total: int | None) -> None:
+        elapsed = max(clock() - start, 1e-9)
+        progress.update(task, completed=done, total=total, rate=f"{done / elapsed:,.0f}")
+
+    return on_batch
+
+
+def _report(event: Any, req: Any) -> None:
+    r = event.event.records
+    err.print(
+        f"[green]disclosed[/] {r.returned} of {r.read} records "
+        f"({r.filtered} filtered) to {req.effective_recipient} for {req.purpose}; "
+        f"ledger event {event.event.event_id} (#{event.seq})",
+        highlight=False,
+    )
+    if event.event.break_glass.used:
+        err.print("[bold yellow]break-glass access recorded[/]")
+    if event.event.undeclared:
+        n = sum(event.event.undeclared.values())
+        err.print(
+            f"[yellow]{n} undeclared value(s) dropped[/] "
+            f"({', '.join(sorted(event.event.undeclared))})",
+            highlight=False,
+        )
 
 
 @policy_app.command("validate")

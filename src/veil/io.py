@@ -23,7 +23,14 @@ from .bundle import DatasetInfo
 from .errors import InputError
 from .transforms.base import FieldType
 
-FORMATS = ("jsonl", "json", "csv")
+FORMATS = ("jsonl", "json", "csv", "parquet", "arrow")
+_SUFFIX = {
+    "ndjson": "jsonl",
+    "pq": "parquet",
+    "arrows": "arrow",
+    "feather": "arrow",
+    "ipc": "arrow",
+}
 
 
 def detect_format(path: str | None, explicit: str | None) -> str:
@@ -35,8 +42,7 @@ def detect_format(path: str | None, explicit: str | None) -> str:
         return explicit
     if path and path != "-":
         suffix = Path(path).suffix.lower().lstrip(".")
-        if suffix in ("jsonl", "ndjson"):
-            return "jsonl"
+        suffix = _SUFFIX.get(suffix, suffix)
         if suffix in FORMATS:
             return suffix
     return "jsonl"
@@ -172,10 +178,11 @@ def _csv_text(v: Any) -> str:
 
 
 @contextmanager
-def spooled_output(dest: str | None) -> Iterator[tuple[IO[str], Any]]:
+def spooled_output(dest: str | None, *, binary: bool = False) -> Iterator[tuple[IO[Any], Any]]:
     """Yield (stream, publish). Nothing reaches ``dest`` unless publish() is called.
 
-    On an exception, or if publish is never called, the spool is deleted.
+    On an exception, or if publish is never called, the spool is deleted. With
+    ``binary``, the stream takes bytes (Parquet, Arrow IPC, CSV written by Arrow).
     """
     directory = None
     if dest and dest != "-":
@@ -183,7 +190,9 @@ def spooled_output(dest: str | None) -> Iterator[tuple[IO[str], Any]]:
         Path(directory).mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".veil-spool-", dir=directory)
     published = False
-    stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    stream: IO[Any] = (
+        os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+    )
 
     def publish() -> None:
         nonlocal published
@@ -192,6 +201,11 @@ def spooled_output(dest: str | None) -> Iterator[tuple[IO[str], Any]]:
         stream.close()
         if dest and dest != "-":
             os.replace(tmp, dest)
+        elif binary:
+            with open(tmp, "rb") as fb:
+                shutil.copyfileobj(fb, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            os.unlink(tmp)
         else:
             with open(tmp, encoding="utf-8") as f:
                 shutil.copyfileobj(f, sys.stdout)

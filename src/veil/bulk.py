@@ -1,0 +1,184 @@
+"""Bulk jobs: the columnar engine between an Arrow source, a spooled file and the ledger.
+
+Contract (the same as :class:`veil.core.Job`): output is written to a spool and published
+only after the job's ledger event is durable; if anything fails before that, including
+the append, the spool is deleted and nothing is disclosed. One event per job (or, for
+Spark, one per partition with an id derived from the job id and partition, appended
+idempotently so a retried task never logs twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from .arrow_io import DEFAULT_BATCH_ROWS, BatchWriter, open_source
+from .core import Veil
+from .engines.columnar import ColumnarEngine, Tally
+from .errors import LedgerError, VeilError
+from .io import spooled_output
+from .ledger.base import StoredEvent
+from .ledger.events import Event
+from .plan import Plan
+from .request import Request
+
+
+def part_event_id(job_id: str, part: int | str) -> str:
+    """A deterministic event id for one part of a job (Spark: the partition id)."""
+    return hashlib.sha256(f"veil:part:{job_id}:{part}".encode()).hexdigest()[:32]
+
+
+def build_event(
+    plan: Plan, tally: Tally, key_fingerprints: dict[str, str], *, event_id: str | None = None
+) -> Event:
+    """The disclosure event of a bulk job or part, shaped as :meth:`veil.core.Job.event`."""
+    req = plan.request
+    counts = tally.outcome_counts()
+    base = plan.decide(0)
+    used: dict[str, set[str]] = {}
+    break_glass: set[str] = set()
+    for m in tally.masks:
+        for path, d in plan.decide(m).items():
+            if plan.fields[path].info.is_container:
+                continue
+            if d.outcome.discloses:
+                used.setdefault(path, set()).update(d.rules)
+            break_glass.update(d.break_glass)
+    fields = {
+        path: {
+            "outcomes": c,
+            "rules": sorted(used.get(path) or base[path].rules),
+            "treatment": base[path].outcome.describe(),
+        }
+        for path, c in counts.items()
+        if c
+    }
+    bg = sorted(break_glass)
+    data: dict[str, Any] = {
+        "requester": {"id": req.subject_id, "attributes": req.subject},
+        "recipient": req.effective_recipient,
+        "purpose": req.purpose,
+        "action": req.action,
+        "dataset": plan.dataset.name,
+        "bundle": plan.bundle,
+        "bundle_version": plan.bundle_version,
+        "context": req.context,
+        "fields": fields,
+        "undeclared": dict(tally.undeclared),
+        "records": {"read": tally.read, "returned": tally.returned, "filtered": tally.filtered},
+        "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
+        "key_fingerprints": key_fingerprints,
+        "data_subjects": sorted(tally.subjects),
+    }
+    if event_id is not None:
+        data["event_id"] = event_id
+    return Event.model_validate(data)
+
+
+def append_event(ledger: Any, event: Event, *, idempotent: bool = False) -> StoredEvent:
+    """Append, turning any failure into LedgerError (a disclosure that cannot be logged
+    is not made)."""
+    try:
+        stored: StoredEvent = (
+            ledger.append(event, idempotent=True) if idempotent else ledger.append(event)
+        )
+        return stored
+    except LedgerError:
+        raise
+    except Exception as exc:
+        raise LedgerError(
+            f"the ledger could not record the event ({type(exc).__name__})",
+            hint="nothing was disclosed; check the ledger and retry",
+        ) from None
+
+
+class BulkJob:
+    """One bulk disclosure: batches in, sanitized batches out, one ledger event."""
+
+    def __init__(
+        self,
+        veil: Veil,
+        request: Request,
+        *,
+        drop_undeclared: bool = False,
+        line_offset: int | None = None,
+    ) -> None:
+        self.veil = veil
+        self.plan = veil.start(request).plan  # refusals are logged and raised here
+        self.engine = ColumnarEngine(
+            self.plan, veil.keys, drop_undeclared=drop_undeclared, line_offset=line_offset
+        )
+        self.committed: StoredEvent | None = None
+
+    @property
+    def tally(self) -> Tally:
+        return self.engine.tally
+
+    def prepare(self, schema: pa.Schema) -> pa.Schema:
+        return self.engine.prepare(schema)
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self.committed is not None:
+            raise VeilError("this job is already committed; start a new one")
+        return self.engine.apply(batch)
+
+    def event(self) -> Event:
+        return build_event(self.plan, self.engine.tally, self.engine.key_fingerprints)
+
+    def commit(self) -> StoredEvent:
+        """Make the disclosure event durable. If this raises, disclose nothing."""
+        if self.committed is None:
+            self.committed = append_event(self.veil.ledger, self.event())
+        return self.committed
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    event: StoredEvent
+    tally: Tally
+    seconds_apply: float
+    seconds_commit: float
+
+
+def sanitize_file(
+    veil: Veil,
+    request: Request,
+    source: str,
+    in_fmt: str,
+    dest: str | None,
+    out_fmt: str,
+    *,
+    drop_undeclared: bool = False,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    on_batch: Callable[[int, int | None], None] | None = None,
+) -> BulkResult:
+    """Sanitize a Parquet/CSV/Arrow file to ``dest`` (None or ``-``: stdout).
+
+    The schema is checked before anything is written; output is published only after the
+    event is durable. ``on_batch(rows_done, total_rows)`` reports progress.
+    """
+    import time
+
+    job = BulkJob(veil, request, drop_undeclared=drop_undeclared)
+    src = open_source(source, in_fmt, job.plan.dataset, batch_rows=batch_rows)
+    job.engine.line_offset = src.line_offset
+    schema = job.prepare(src.schema)
+    t0 = time.perf_counter()
+    with spooled_output(dest, binary=True) as (spool, publish):
+        writer = BatchWriter(spool, out_fmt, schema)
+        done = 0
+        for batch in src.batches:
+            writer.write(job.apply(batch))
+            done += batch.num_rows
+            if on_batch is not None:
+                on_batch(done, src.total_rows)
+        writer.close()
+        t1 = time.perf_counter()
+        event = job.commit()
+        t2 = time.perf_counter()
+        publish()
+    return BulkResult(event, job.tally, t1 - t0, t2 - t1)

@@ -1,0 +1,382 @@
+"""Column kernels: transforms applied to whole Arrow arrays, equal to the per-value ops.
+
+Each transform of :mod:`veil.transforms` is defined once, as a per-value op. A kernel here
+computes the same function over an array with Arrow compute or numpy, for the inputs it
+can handle *exactly*; every other value (non-ASCII text for masks, strings a regex does
+not recognise, numbers beyond 2**53) goes through the bound per-value op itself. So a
+kernel is an optimisation that may decline, never a second definition that may differ.
+The equality tests in ``tests/bulk`` hold them to that.
+
+A :data:`ColumnFn` takes the column (nulls allowed, passed through as nulls) and the
+data-subject ids of its rows, and returns the new column plus a boolean array marking
+the cells it *withheld* (the op raised :class:`CannotApply`): those are null in the
+output and counted by the engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..transforms.base import CannotApply, FieldType, Op
+from ..transforms.generalize import Age, Bucket, GeneralizeParams, Month, Year, Zip3
+from ..transforms.generalize import load_zip3_table as _zip3_table
+from ..transforms.mask import MaskParams, TruncateParams
+
+#: (column, subject ids) -> (result, withheld). ``withheld`` is a numpy bool array.
+ColumnFn = Callable[[pa.Array, pa.Array], tuple[pa.Array, np.ndarray]]
+
+_EXACT_FLOAT = 2**53  # beyond this, float and integer arithmetic part ways
+
+
+def no_withheld(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=bool)
+
+
+def python_values(arr: pa.Array) -> list[Any]:
+    """The values as the record engine sees them: dates and datetimes as ISO strings."""
+    t = arr.type
+    if pa.types.is_date(t):
+        return pc.cast(arr, pa.string()).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_timestamp(t):
+        return [None if v is None else v.isoformat() for v in arr.to_pylist()]
+    return arr.to_pylist()  # type: ignore[no-any-return]
+
+
+def _codes(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Dictionary codes of ``arr`` (null is a value of its own) and the distinct values."""
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return idx, python_values(enc.dictionary)
+
+
+def per_unique(op: Op, out_type: pa.DataType, *, by_subject: bool = False) -> ColumnFn:
+    """Run the per-value op once per distinct value (or distinct (value, subject) pair).
+
+    The honest fallback: exact by construction, and cheap on the low-cardinality columns
+    (names, codes, cities) that dominate real extracts.
+    """
+
+    def run(arr: pa.Array, subjects: pa.Array) -> tuple[pa.Array, np.ndarray]:
+        n = len(arr)
+        if n == 0:
+            return pa.nulls(0, out_type), no_withheld(0)
+        vidx, values = _codes(arr)
+        if by_subject:
+            sidx, subs = _codes(subjects)
+            pair = vidx * len(subs) + sidx
+            uniq, inverse = np.unique(pair, return_inverse=True)
+            items = [(values[int(p // len(subs))], subs[int(p % len(subs))]) for p in uniq]
+        else:
+            inverse = vidx
+            items = [(v, None) for v in values]
+        results: list[Any] = []
+        bad = np.zeros(len(items), dtype=bool)
+        for j, (v, s) in enumerate(items):
+            if v is None:
+                results.append(None)
+                continue
+            try:
+                results.append(op(v, s))
+            except CannotApply:
+                results.append(None)
+                bad[j] = True
+        out = pa.array(results, type=out_type).take(pa.array(inverse))
+        return out, bad[inverse]
+
+    return run
+
+
+def scatter(n: int, parts: list[tuple[np.ndarray, pa.Array]], out_type: pa.DataType) -> pa.Array:
+    """Assemble an array of length ``n`` from (row indices, values) parts that cover it."""
+    if len(parts) == 1:
+        return parts[0][1]
+    order = np.concatenate([idx for idx, _ in parts])
+    values = pa.concat_arrays([pc.cast(v, out_type) for _, v in parts])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n, dtype=np.int64)
+    return values.take(pa.array(inverse))
+
+
+def with_fallback(
+    kernel: Callable[[pa.Array], tuple[pa.Array, pa.Array]], slow: ColumnFn, out_type: pa.DataType
+) -> ColumnFn:
+    """``kernel`` returns (result, handled); the rows it did not handle go to ``slow``."""
+
+    def run(arr: pa.Array, subjects: pa.Array) -> tuple[pa.Array, np.ndarray]:
+        n = len(arr)
+        res, handled = kernel(arr)
+        valid = pc.is_valid(arr)
+        if arr.null_count:  # a kernel may fill nulls to compute; nulls stay null
+            res = pc.if_else(valid, res, pa.scalar(None, res.type))
+        handled_np = pc.fill_null(handled, False).to_numpy(zero_copy_only=False)
+        todo = ~handled_np & valid.to_numpy(zero_copy_only=False)
+        withheld = no_withheld(n)
+        if not todo.any():
+            return pc.cast(res, out_type), withheld
+        rows = np.flatnonzero(todo)
+        take = pa.array(rows)
+        slow_res, slow_bad = slow(arr.take(take), subjects.take(take))
+        withheld[rows] = slow_bad
+        rest = np.flatnonzero(~todo)
+        parts = [(rest, res.take(pa.array(rest))), (rows, slow_res)]
+        return scatter(n, parts, out_type), withheld
+
+    return run
+
+
+# --------------------------------------------------------------------------- mask
+
+
+def _ascii_tables(params: MaskParams, extra_preserve: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per ASCII byte: is it counted (maskable), and what replaces it. None if the mask
+    characters are not ASCII (then the byte kernel cannot write them)."""
+    preserve = set(params.preserve) | set(extra_preserve)
+    counted = np.zeros(256, dtype=bool)
+    repl = np.zeros(256, dtype=np.uint8)
+    classes = params.classes
+    for b in range(128):
+        c = chr(b)
+        if c in preserve:
+            continue
+        if classes is None:
+            r: str | None = params.char
+        elif c.isupper():  # the same tests, in the same order, as transforms.mask
+            r = classes.upper
+        elif c.islower():
+            r = classes.lower
+        elif c.isdigit():
+            r = classes.digit
+        else:
+            r = classes.other
+        if r is None:
+            continue
+        if not r.isascii():
+            return None
+        counted[b] = True
+        repl[b] = ord(r)
+    return counted, repl
+
+
+def _ascii_mask(
+    arr: pa.Array, counted: np.ndarray, repl: np.ndarray, kf: int, kl: int, min_masked: int
+) -> pa.Array:
+    """The mask over the bytes of an all-ASCII string array, with no Python per value.
+
+    Per byte: its rank among the counted characters of its string and that string's
+    count, from one cumulative sum over the whole data buffer.
+    """
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = (
+        np.frombuffer(bufs[2], dtype=np.uint8)[start:end]
+        if bufs[2] is not None
+        else np.zeros(0, np.uint8)
+    )
+    rel = (offsets - start).astype(np.int64)
+    lengths = np.diff(rel)
+    cnt = counted[data]
+    cs0 = np.concatenate([[0], np.cumsum(cnt, dtype=np.int64)])
+    before = cs0[rel[:-1]]
+    per_string = cs0[rel[1:]] - before
+    rank = cs0[:-1] - np.repeat(before, lengths)
+    total = np.repeat(per_string, lengths)
+    hide = cnt & ((total - kf - kl < min_masked) | ((rank >= kf) & (rank < total - kl)))
+    out = np.where(hide, repl[data], data).astype(np.uint8)
+    result = pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(rel.astype(np.int32)), pa.py_buffer(out)]
+    )
+    if arr.null_count:
+        result = pc.if_else(pc.is_valid(arr), result, pa.scalar(None, pa.string()))
+    return result
+
+
+def mask_kernel(params: MaskParams, ftype: FieldType, op: Op) -> ColumnFn:
+    tables = _ascii_tables(params, "-" if ftype == FieldType.INTEGER else "")
+    slow = per_unique(op, pa.string())
+    if tables is None:
+        return slow
+    counted, repl = tables
+    kf, kl, mm = params.keep_first, params.keep_last, params.min_masked
+
+    def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        text = pc.cast(arr, pa.string())  # integers: str(int) is what the op masks
+        ascii_ = pc.string_is_ascii(text)
+        if pc.all(ascii_).as_py() is not False:
+            return _ascii_mask(text, counted, repl, kf, kl, mm), pa.repeat(True, len(arr))
+        # Only the ASCII rows go through the byte kernel; the rest are declined.
+        rows = np.flatnonzero(pc.fill_null(ascii_, True).to_numpy(zero_copy_only=False))
+        part = _ascii_mask(text.take(pa.array(rows)), counted, repl, kf, kl, mm)
+        res = np.full(len(arr), None, dtype=object)
+        res[rows] = part.to_numpy(zero_copy_only=False)
+        return pa.array(res, pa.string()), ascii_
+
+    if ftype not in (FieldType.STRING, FieldType.INTEGER):
+        return slow
+    return with_fallback(kernel, slow, pa.string())
+
+
+def truncate_kernel(params: TruncateParams, op: Op) -> ColumnFn:
+    length = params.length
+
+    def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return pa.nulls(len(arr), pa.string()), pa.repeat(False, len(arr))
+        if params.keep_from == "start":
+            out = pc.utf8_slice_codeunits(arr, 0, length)
+        else:
+            out = pc.utf8_slice_codeunits(arr, -length)
+        return out, pa.repeat(True, len(arr))
+
+    return with_fallback(kernel, per_unique(op, pa.string()), pa.string())
+
+
+# --------------------------------------------------------------------- generalize
+
+_ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+def _iso_day_strings(arr: pa.Array, ftype: FieldType) -> pa.Array | None:
+    """Rows whose first 10 characters are their (already validated) calendar day.
+
+    Values of date and datetime fields were validated by the engine (the record engine
+    rejects invalid ones), so for them ``YYYY-MM-DD`` followed by nothing (date) or by
+    ``T``/space (datetime) is the day :func:`veil.transforms.dates.parse_day` returns.
+    """
+    if ftype == FieldType.DATE:
+        return pc.match_substring_regex(arr, _ISO_DAY + "$")
+    if ftype == FieldType.DATETIME:
+        return pc.match_substring_regex(arr, _ISO_DAY + "[T ]")
+    return None
+
+
+def _date_kernel(method: Year | Month, ftype: FieldType) -> Callable[[pa.Array], Any]:
+    def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        n = len(arr)
+        if pa.types.is_date(arr.type):
+            year = pc.year(arr)
+            handled = pc.greater_equal(year, 1000)  # zero padding: leave small years to the op
+            if isinstance(method, Year):
+                return year, handled
+            return pc.strftime(pc.cast(arr, pa.timestamp("s")), format="%Y-%m"), handled
+        if not pa.types.is_string(arr.type):
+            return pa.nulls(n, pa.string()), pa.repeat(False, n)
+        handled = _iso_day_strings(arr, ftype)
+        if handled is None:
+            return pa.nulls(n, pa.string()), pa.repeat(False, n)
+        if isinstance(method, Year):
+            head = pc.if_else(handled, pc.utf8_slice_codeunits(arr, 0, 4), "0")
+            return pc.cast(head, pa.int64()), handled
+        return pc.utf8_slice_codeunits(arr, 0, 7), handled
+
+    return kernel
+
+
+_WS = r"[ \t\n\r\x0b\x0c]*"  # ASCII whitespace: a subset of what str.strip() removes
+_ZIP_RE = "^" + _WS + r"(?P<p>[0-9]{3})[0-9]{2}(?:-?[0-9]{4})?" + _WS + "$"
+
+
+def _zip3_kernel(r: Zip3) -> Callable[[pa.Array], Any]:
+    restricted = frozenset(r.restricted) if r.restricted is not None else _zip3_table(r.table)
+    restricted_arr = pa.array(sorted(restricted), pa.string())
+
+    def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        if not pa.types.is_string(arr.type):
+            return pa.nulls(len(arr), pa.string()), pa.repeat(False, len(arr))
+        m = pc.extract_regex(arr, _ZIP_RE)
+        prefix = pc.struct_field(m, "p")
+        out = pc.if_else(pc.is_in(prefix, value_set=restricted_arr), "000", prefix)
+        return out, pc.is_valid(m)
+
+    return kernel
+
+
+def _age_kernel(r: Age) -> Callable[[pa.Array], Any]:
+    over = f"{r.top + 1}+"
+
+    def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        n = len(arr)
+        if pa.types.is_integer(arr.type):
+            ints = pc.cast(arr, pa.int64())
+            handled = pc.greater_equal(ints, 0)  # negative ages are the op's to refuse
+        elif pa.types.is_floating(arr.type):
+            f = pc.cast(arr, pa.float64())
+            handled = pc.and_(pc.is_finite(f), pc.and_(pc.greater_equal(f, 0), pc.less(f, 1e15)))
+            ints = pc.cast(pc.trunc(pc.if_else(handled, f, 0.0)), pa.int64())
+        else:
+            return pa.nulls(n, pa.string()), pa.repeat(False, n)
+        out = pc.if_else(pc.greater(ints, r.top), over, pc.cast(ints, pa.string()))
+        return out, handled
+
+    return kernel
+
+
+def _bucket_kernel(r: Bucket) -> Callable[[pa.Array], Any]:
+    def numeric(arr: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+        if pa.types.is_integer(arr.type):
+            v = pc.cast(arr, pa.int64())
+            return v, pc.less(pc.abs(v), _EXACT_FLOAT)
+        if pa.types.is_floating(arr.type):
+            f = pc.cast(arr, pa.float64())
+            ok = pc.and_(pc.is_finite(f), pc.less(pc.abs(f), _EXACT_FLOAT))
+            return pc.if_else(ok, f, 0.0), ok
+        return None
+
+    def by_bounds(v: pa.Array) -> pa.Array:
+        assert r.bounds is not None
+        b = r.bounds
+        inner = [f"{x}-{y}" for x, y in itertools.pairwise(b)]
+        labels = pa.array([f"<{b[0]}", *inner, f"{b[-1]}+"])
+        vals = pc.fill_null(v, 0).to_numpy(zero_copy_only=False)
+        pos = np.searchsorted(np.asarray(b, dtype=np.float64), vals, side="right")
+        return labels.take(pa.array(pos))
+
+    def by_size(v: pa.Array) -> pa.Array:
+        assert r.size is not None
+        size, lo_cap, hi_cap = r.size, r.min, r.max
+        origin = lo_cap if lo_cap is not None else 0
+        # floor((v - origin) / size) in float64, as the op computes it
+        q = pc.floor(pc.divide(pc.cast(pc.subtract(v, origin), pa.float64()), float(size)))
+        lo = pc.add(pc.multiply(pc.cast(q, pa.int64()), size), origin)
+        hi = pc.add(lo, size)
+        if hi_cap is not None:
+            hi = pc.min_element_wise(hi, hi_cap)
+        out = pc.binary_join_element_wise(pc.cast(lo, pa.string()), pc.cast(hi, pa.string()), "-")
+        if lo_cap is not None:
+            out = pc.if_else(pc.less(v, lo_cap), f"<{lo_cap}", out)
+        if hi_cap is not None:
+            out = pc.if_else(pc.greater_equal(v, hi_cap), f"{hi_cap}+", out)
+        return out
+
+    label = by_bounds if r.bounds is not None else by_size
+
+    def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        num = numeric(arr)
+        if num is None:
+            return pa.nulls(len(arr), pa.string()), pa.repeat(False, len(arr))
+        v, ok = num
+        return label(v), ok
+
+    return kernel
+
+
+def generalize_kernel(params: GeneralizeParams, ftype: FieldType, op: Op) -> ColumnFn:
+    r = params.rule
+    out_type = pa.int64() if isinstance(r, Year) else pa.string()
+    slow = per_unique(op, out_type)
+    if isinstance(r, Year | Month):
+        kernel = _date_kernel(r, ftype)
+    elif isinstance(r, Zip3):
+        kernel = _zip3_kernel(r)
+    elif isinstance(r, Age):
+        kernel = _age_kernel(r)
+    else:
+        kernel = _bucket_kernel(r)
+    return with_fallback(kernel, slow, out_type)
