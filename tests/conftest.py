@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,14 @@ def _is_local_host(host: Any) -> bool:
         return False
 
 
+def _is_ip(host: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(host.decode() if isinstance(host, bytes) else host).strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _check_address(family: int, address: Any) -> None:
     if family not in (socket.AF_INET, socket.AF_INET6):
         return  # Unix sockets and the like are local by nature
@@ -73,7 +82,8 @@ def _install_guard() -> None:
 
     def lookup(real: Any) -> Any:
         def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
-            if not _is_local_host(host):
+            # A numeric address needs no DNS; connecting to it is checked by connect().
+            if not _is_local_host(host) and not _is_ip(host):
                 BLOCKED.append(f"DNS lookup of {host!r}")
                 raise socket.gaierror(
                     socket.EAI_NONAME, f"network access blocked in tests: lookup of {host!r}"
@@ -91,6 +101,19 @@ def _install_guard() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _install_guard()
+    sys.modules["tests_guard_access"] = _GuardAccess()  # type: ignore[assignment]
+
+
+class _GuardAccess:
+    """``import tests_guard_access as guard`` in tests: read and clear the record."""
+
+    @staticmethod
+    def blocked() -> list[str]:
+        return sorted(set(BLOCKED))
+
+    @staticmethod
+    def clear() -> None:
+        BLOCKED.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -111,10 +111,15 @@ class EngineConfig:
         )
 
 
-def ner_model_installed(model: str = DEFAULT_NER_MODEL) -> bool:
+def spacy_util() -> Any:
+    """``spacy.util``, imported on first use (tests replace ``is_package`` on it)."""
     import spacy.util
 
-    return bool(spacy.util.is_package(model))
+    return spacy.util
+
+
+def ner_model_installed(model: str = DEFAULT_NER_MODEL) -> bool:
+    return bool(spacy_util().is_package(model))
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,24 @@ def analyzer_for(config: EngineConfig) -> TextAnalyzer:
 # --------------------------------------------------------------------------- building
 
 
+def _quiet_presidio() -> None:
+    """Presidio logs the words around each match at DEBUG (its context enhancer): text
+    from the values. veil drops every record below WARNING from its loggers, whatever
+    level the application configures."""
+    for name in ("presidio-analyzer", "presidio-anonymizer"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        if not any(isinstance(f, _BelowWarning) for f in logger.filters):
+            logger.addFilter(_BelowWarning())
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
 def _build(config: EngineConfig) -> tuple[Any, Any]:
+    _quiet_presidio()
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
@@ -228,7 +250,7 @@ def _nlp_engine(config: EngineConfig) -> Any:
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
     if config.engine == "ner":
-        if not spacy.util.is_package(config.model):
+        if not spacy_util().is_package(config.model):
             raise EngineUnavailable(
                 f"the spaCy model '{config.model}' is not installed; "
                 "install it with: pip install 'veil[ner]' (values are withheld until then)"

@@ -128,7 +128,7 @@ _MONTHS = [
 ]  # fmt: skip
 _NUMERIC = re.compile(r"^(\d{1,4})([/.\-])(\d{1,2})\2(\d{1,4})$")
 _WORDY = re.compile(
-    r"^(?:(\d{1,2})\s+)?([A-Za-z]{3,9})\.?\s+(?:(\d{1,2})(?:st|nd|rd|th)?,?\s+)?(\d{4})$"
+    r"^(?:(\d{1,2})([\s\-]))?([A-Za-z]{3,9})\.?[\s\-]+(?:(\d{1,2})(?:st|nd|rd|th)?,?\s+)?(\d{4})$"
 )
 
 
@@ -158,7 +158,7 @@ class _DateForm:
             month = month[:3]
         month = month.capitalize() if self.month_text[:1].isupper() else month
         if self.kind == "words_dm":
-            return f"{d.day} {month} {d.year}"
+            return f"{d.day}{self.sep}{month}{self.sep}{d.year}"
         return f"{month} {d.day}, {d.year}"
 
 
@@ -185,7 +185,7 @@ def parse_text_date(text: str) -> tuple[date, _DateForm] | None:
         return None
     m = _WORDY.match(s)
     if m:
-        day_first, month_text, day_after, year_text = m.groups()
+        day_first, sep, month_text, day_after, year_text = m.groups()
         month = next(
             (i for i, name in enumerate(_MONTHS, 1) if name.startswith(month_text.lower())), None
         )
@@ -196,7 +196,8 @@ def parse_text_date(text: str) -> tuple[date, _DateForm] | None:
             found = date(int(year_text), month, int(day_text))
         except ValueError:
             return None
-        return found, _DateForm("words_dm" if day_first else "words_md", month_text=month_text)
+        kind = "words_dm" if day_first else "words_md"
+        return found, _DateForm(kind, sep or " ", month_text=month_text)
     try:
         if len(s) == 10:
             return date.fromisoformat(s), _DateForm("ymd")

@@ -1,0 +1,215 @@
+"""scan_text through Veil, the ledger and the CLI: per-job entity counts, no values in the
+ledger, batch and worker-pool paths equal to the one-by-one path."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import needs_ner
+from typer.testing import CliRunner
+
+from veil.cli import app
+from veil.core import Veil
+from veil.keys import Keyring
+from veil.policytest import MemoryLedger
+from veil.request import Request
+from veil.validate import load_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+FINANCE = ROOT / "policies" / "finance"
+HEALTH = ROOT / "policies" / "health"
+SUPPORT = Request(
+    subject_id="sa-1",
+    subject={"role": "support_agent", "org": "bank-b"},
+    purpose="SUPPORT",
+    dataset="transactions",
+)
+FRAUD = Request(
+    subject_id="fa-1",
+    subject={"role": "fraud_analyst", "org": "bank-a"},
+    purpose="FRAUD",
+    dataset="transactions",
+)
+MEMO = (
+    "Refund to card 4111 1111 1111 1111 from ACC-06687859, IBAN GB82 WEST 1234 5698 7654 32, "
+    "call 555-631-0387 or mail jo@example.org"
+)
+SECRETS = ("4111 1111", "ACC-06687859", "GB82", "555-631", "jo@example.org")
+
+
+def _txns() -> list[dict[str, Any]]:
+    lines = (ROOT / "examples" / "data" / "transactions.jsonl").read_text().splitlines()
+    return [json.loads(x) for x in lines]
+
+
+@pytest.fixture(scope="module")
+def finance() -> Veil:
+    return Veil(load_bundle(str(FINANCE)), MemoryLedger(), Keyring.demo())
+
+
+def test_support_gets_the_memo_treated_and_the_ledger_counts_without_values(
+    finance: Veil,
+) -> None:
+    rec = dict(_txns()[0], memo=MEMO)
+    result = finance.sanitize(SUPPORT, [rec, dict(rec, memo="Savings")])
+    memo = result.records[0]["memo"]
+    assert memo.startswith("Refund to card **** **** **** 1111 from acct_")
+    assert "***-***-0387" in memo and "<EMAIL>" in memo
+    assert all(s not in memo for s in SECRETS)
+    assert result.records[1]["memo"] == "Savings"
+    fd = result.event.event.fields["memo"]
+    assert fd.outcomes == {"scan_text": 2}
+    assert fd.entities == {
+        "ACCOUNT_NUMBER": 1,
+        "CREDIT_CARD": 1,
+        "EMAIL_ADDRESS": 1,
+        "IBAN_CODE": 1,
+        "PHONE_NUMBER": 1,
+    }
+    stored = json.dumps(result.event.event.body())
+    assert all(s not in stored for s in SECRETS)
+
+
+def test_fraud_analyst_gets_the_memo_unchanged(finance: Veil) -> None:
+    rec = dict(_txns()[0], memo=MEMO)
+    result = finance.sanitize(FRAUD, [rec])
+    assert result.records[0]["memo"] == MEMO
+    assert result.event.event.fields["memo"].entities == {}
+
+
+def test_counts_are_per_job_even_across_threads(finance: Veil) -> None:
+    rec = dict(_txns()[0], memo=MEMO)
+    results: list[Any] = []
+
+    def run(n: int) -> None:
+        results.append((n, finance.sanitize(SUPPORT, [rec] * n)))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n, r in results:
+        assert r.event.event.fields["memo"].entities["CREDIT_CARD"] == n
+
+
+def test_batch_path_equals_one_by_one(finance: Veil) -> None:
+    txns = _txns()
+    one = finance.start(SUPPORT)
+    singles = [one.apply(r, line=i) for i, r in enumerate(txns, 1)]
+    batch = finance.start(SUPPORT)
+    batched = batch.apply_batch([(r, i) for i, r in enumerate(txns, 1)])
+    assert batched == singles
+    assert batch.event().fields["memo"] == one.event().fields["memo"]
+    assert sum(one.event().fields["memo"].entities.values()) > 20  # the samples have some
+    assert not batch.executor.text.prefetched  # dropped after the batch
+
+
+def test_worker_pool_equals_one_by_one(finance: Veil) -> None:
+    txns = _txns()[:150]
+    pooled = finance.sanitize(SUPPORT, txns, workers=2)
+    one = finance.start(SUPPORT)
+    singles = [r for r in (one.apply(x) for x in txns) if r is not None]
+    assert pooled.records == singles
+
+
+def test_cli_sanitize_support_memo(tmp_path: Path) -> None:
+    inp, out, led = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "l.db"
+    inp.write_text(json.dumps(dict(_txns()[0], memo=MEMO)) + "\n")
+    args = ["sanitize", str(inp), "-o", str(out), "--policies", str(FINANCE)]
+    args += ["--dataset", "transactions", "--subject-id", "sa-1", "--attr", "role=support_agent"]
+    args += ["--attr", "org=bank-b", "--purpose", "SUPPORT", "--ledger", f"sqlite:///{led}"]
+    args += _keyfile(tmp_path, "audit-hash")
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    memo = json.loads(out.read_text())["memo"]
+    assert "<EMAIL>" in memo and all(s not in memo for s in SECRETS)
+    with sqlite3.connect(led) as db:
+        dump = "\n".join(str(row) for row in db.execute("select * from events"))
+    assert '"PHONE_NUMBER":1' in dump.replace(" ", "")
+    assert all(s not in dump for s in SECRETS)
+
+
+NOTE = (
+    "Patient Robert Burgess (DOB 08/31/2018) seen on 03/14/2024. Call 555-631-0387 or "
+    "robert.burgess@example.org. SSN 937-16-6771, copay by card 4111 1111 1111 1111."
+)
+NOTE_SECRETS = ("Robert", "Burgess", "08/31/2018", "03/14/2024", "555-631", "robert.burgess")
+NOTE_SECRETS += ("937-16-6771", "4111")
+
+
+def _keyfile(tmp_path: Path, *names: str) -> list[str]:
+    path = tmp_path / "keys.yaml"
+    path.write_text("keys:\n" + "".join(f"  {n}: hex:{'5a' * 32}\n" for n in names))
+    return ["--keys", str(path)]
+
+
+def _patient(note: str) -> dict[str, Any]:
+    line = (ROOT / "examples" / "data" / "patients.jsonl").read_text().splitlines()[0]
+    return dict(json.loads(line), consent_research=True, sensitive=False, note=note)
+
+
+RESEARCHER = Request(
+    subject_id="res-1",
+    subject={"role": "researcher", "org": "university"},
+    purpose="HRESCH",
+    dataset="patients",
+)
+CLINICIAN = Request(
+    subject_id="dr-1",
+    subject={"role": "clinician", "org": "org-south"},
+    purpose="TREAT",
+    dataset="patients",
+)
+
+
+@needs_ner
+def test_health_note_for_external_researcher_and_clinician() -> None:
+    veil = Veil(load_bundle(str(HEALTH)), MemoryLedger(), Keyring.demo())
+    rec = _patient(NOTE)
+    res = veil.sanitize(RESEARCHER, [rec])
+    note = res.records[0]["note"]
+    assert "<PERSON>" in note and "<PHONE>" in note and "<EMAIL>" in note
+    assert "SSN ," in note and "card_" in note
+    assert all(s not in note for s in NOTE_SECRETS), note
+    entities = res.event.event.fields["note"].entities
+    assert entities["PERSON"] >= 1 and entities["DATE_TIME"] == 2
+    assert {"PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN", "CREDIT_CARD"} <= set(entities)
+    assert all(s not in json.dumps(res.event.event.body()) for s in NOTE_SECRETS)
+    clear = veil.sanitize(CLINICIAN, [rec])
+    assert clear.records[0]["note"] == NOTE
+    assert clear.event.event.fields["note"].entities == {}
+
+
+def test_health_note_without_ner_model_is_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
+    import veil.text.engine as engine
+
+    monkeypatch.setattr(engine, "_ANALYZERS", {})
+    monkeypatch.setattr(engine, "_FAILED", {})
+    monkeypatch.setattr(engine.spacy_util(), "is_package", lambda name: False)
+    veil = Veil(load_bundle(str(HEALTH)), MemoryLedger(), Keyring.demo())
+    res = veil.sanitize(RESEARCHER, [_patient(NOTE)])
+    assert "note" not in res.records[0]
+    assert res.event.event.fields["note"].outcomes == {"withheld": 1}
+
+
+@needs_ner
+def test_cli_sanitize_health_note_for_researcher(tmp_path: Path) -> None:
+    inp, out, led = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "l.db"
+    inp.write_text(json.dumps(_patient(NOTE)) + "\n")
+    args = ["sanitize", str(inp), "-o", str(out), "--policies", str(HEALTH)]
+    args += ["--dataset", "patients", "--subject-id", "res-1", "--attr", "role=researcher"]
+    args += ["--attr", "org=university", "--purpose", "HRESCH", "--ledger", f"sqlite:///{led}"]
+    args += _keyfile(tmp_path, "research-dates", "research-tokens")
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    note = json.loads(out.read_text())["note"]
+    assert all(s not in note for s in NOTE_SECRETS), note
+    with sqlite3.connect(led) as db:
+        dump = "\n".join(str(row) for row in db.execute("select * from events"))
+    assert '"PERSON":' in dump and all(s not in dump for s in NOTE_SECRETS)
