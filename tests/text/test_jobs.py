@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import needs_ner
 from typer.testing import CliRunner
 
+from conftest import needs_ner
 from veil.cli import app
 from veil.core import Veil
 from veil.keys import Keyring

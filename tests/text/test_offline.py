@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import needs_ner
-
 import tests_guard_access as guard
+
+from conftest import needs_ner
 from veil.text.engine import (
     NER_ENTITIES,
     PATTERN_ENTITIES,

@@ -6,10 +6,10 @@ import logging
 import re
 
 import pytest
-from conftest import RESEARCHER, scan_op
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import RESEARCHER, scan_op
 from veil.text import collect
 from veil.text.engine import EngineConfig, TextAnalyzer
 from veil.text.spans import Span, resolve
