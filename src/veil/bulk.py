@@ -53,6 +53,9 @@ def build_event(
             "outcomes": c,
             "rules": sorted(used.get(path) or base[path].rules),
             "treatment": base[path].outcome.describe(),
+            "entities": dict(sorted(tally.entities[path].items()))
+            if path in tally.entities
+            else {},
         }
         for path, c in counts.items()
         if c

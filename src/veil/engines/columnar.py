@@ -91,6 +91,8 @@ class Tally:
     masks: set[int] = field(default_factory=set)
     undeclared: Counter[str] = field(default_factory=Counter)
     subjects: set[str] = field(default_factory=set)
+    #: scan_text: field path -> entity type -> number acted on
+    entities: dict[str, Counter[str]] = field(default_factory=dict)
 
     def merge(self, other: Tally) -> None:
         self.read += other.read
@@ -100,6 +102,8 @@ class Tally:
         self.masks |= other.masks
         self.undeclared.update(other.undeclared)
         self.subjects |= other.subjects
+        for path, counts in other.entities.items():
+            self.entities.setdefault(path, Counter()).update(counts)
 
     def outcome_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -236,6 +240,9 @@ class ColumnarEngine:
     def _op(self, path: str, outcome: Outcome) -> Op:
         return self._bound._op(path, outcome.describe(), outcome)
 
+    def _entities(self, path: str, counts: Counter[str]) -> None:
+        self.tally.entities.setdefault(path, Counter()).update(counts)
+
     def _fn(self, path: str, outcome: Outcome, ftype: FieldType, in_type: pa.DataType) -> ColumnFn:
         key = (path, outcome.describe())
         fn = self._fns.get(key)
@@ -261,7 +268,9 @@ class ColumnarEngine:
         else:
             # date_shift and any transform without a kernel: the op itself, once per
             # distinct (value, data subject) pair, since its output may depend on both.
-            fn = _checked_strings(name or "?", per_unique(op, out_type, by_subject=True))
+            fn = _checked_strings(
+                name or "?", per_unique(op, out_type, by_subject=True, entities=self._entities)
+            )
         self._fns[key] = fn
         return fn
 

@@ -16,6 +16,7 @@ output and counted by the engine.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..text.collect import JobText, job_scope
 from ..transforms.base import CannotApply, FieldType, Op
 from ..transforms.generalize import Age, Bucket, GeneralizeParams, Month, Year, Zip3
 from ..transforms.generalize import load_zip3_table as _zip3_table
 from ..transforms.mask import MaskParams, TruncateParams
+from ..transforms.text import ScanText
 
 #: (column, subject ids) -> (result, withheld). ``withheld`` is a numpy bool array.
 ColumnFn = Callable[[pa.Array, pa.Array], tuple[pa.Array, np.ndarray]]
@@ -55,12 +58,21 @@ def _codes(arr: pa.Array) -> tuple[np.ndarray, list[Any]]:
     return idx, python_values(enc.dictionary)
 
 
-def per_unique(op: Op, out_type: pa.DataType, *, by_subject: bool = False) -> ColumnFn:
+#: (field path, entity type -> count) for scan_text ops, weighted by rows
+EntitySink = Callable[[str, Counter[str]], None]
+
+
+def per_unique(
+    op: Op, out_type: pa.DataType, *, by_subject: bool = False, entities: EntitySink | None = None
+) -> ColumnFn:
     """Run the per-value op once per distinct value (or distinct (value, subject) pair).
 
     The honest fallback: exact by construction, and cheap on the low-cardinality columns
-    (names, codes, cities) that dominate real extracts.
+    (names, codes, cities) that dominate real extracts. A ``scan_text`` op gets its
+    distinct texts analyzed as one batch first, and its entity counts are weighted by
+    the rows that share a value, so the ledger counts what the record engine counts.
     """
+    text_op = op if isinstance(op, ScanText) and entities is not None else None
 
     def run(arr: pa.Array, subjects: pa.Array) -> tuple[pa.Array, np.ndarray]:
         n = len(arr)
@@ -75,6 +87,8 @@ def per_unique(op: Op, out_type: pa.DataType, *, by_subject: bool = False) -> Co
         else:
             inverse = vidx
             items = [(v, None) for v in values]
+        weights = np.bincount(inverse, minlength=len(items))
+        state = _prefetch(text_op, values) if text_op is not None else None
         results: list[Any] = []
         bad = np.zeros(len(items), dtype=bool)
         for j, (v, s) in enumerate(items):
@@ -82,7 +96,10 @@ def per_unique(op: Op, out_type: pa.DataType, *, by_subject: bool = False) -> Co
                 results.append(None)
                 continue
             try:
-                results.append(op(v, s))
+                if state is None:
+                    results.append(op(v, s))
+                else:
+                    results.append(_counted(text_op, state, v, s, int(weights[j]), entities))
             except CannotApply:
                 results.append(None)
                 bad[j] = True
@@ -90,6 +107,33 @@ def per_unique(op: Op, out_type: pa.DataType, *, by_subject: bool = False) -> Co
         return out, bad[inverse]
 
     return run
+
+
+def _prefetch(op: Any, values: list[Any]) -> JobText:
+    state = JobText()
+    texts = [v for v in values if type(v) is str]
+    if len(texts) > 1:
+        from ..text.engine import analyzer_for
+
+        try:
+            found = analyzer_for(op.config).analyze_batch(texts, op.query)
+            for text, spans in zip(texts, found, strict=True):
+                state.prefetched[(op.analysis_key, text)] = spans
+        except Exception:  # noqa: S110 - each value is analyzed again, withheld on failure
+            pass
+    return state
+
+
+def _counted(
+    op: Any, shared: JobText, value: Any, subject: str | None, rows: int, sink: Any
+) -> Any:
+    one = JobText()
+    one.prefetched = shared.prefetched
+    with job_scope(one):
+        out = op(value, subject)
+    for path, counts in one.entities.items():
+        sink(path, Counter({k: c * rows for k, c in counts.items()}))
+    return out
 
 
 def scatter(n: int, parts: list[tuple[np.ndarray, pa.Array]], out_type: pa.DataType) -> pa.Array:
