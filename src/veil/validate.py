@@ -144,10 +144,16 @@ def _rule_outcome(
         params = spec.parse_params(then.params)
     except ValidationError as err:
         for e in err.errors(include_url=False, include_input=False):
-            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+            # Drop pydantic's class-name markers ("TransformThen"), not entity names ("US_SSN").
+            loc = tuple(
+                p
+                for p in e["loc"]
+                if not (isinstance(p, str) and p[:1].isupper() and not p.isupper())
+            )
+            msg = e["msg"].removeprefix("Value error, ")
             issues.add(
                 "transform",
-                f"{then.transform}: {e['msg']}" + (f" at '{format_loc(loc)}'" if loc else ""),
+                f"{then.transform}: {msg}" + (f" at '{format_loc(loc)}'" if loc else ""),
                 src,
                 ("then", "params", *loc),
                 f"see the transforms table: {spec.example}",
