@@ -170,6 +170,7 @@ def test_missing_subject_id_is_refused(tmp_path: Path) -> None:
     recs = _records(4)
     recs[2]["patient_id"] = None
     res, out, led = _bad_input(tmp_path, _table(recs))
+    assert _events(led) == []
     assert res.exit_code == 4 and "row 3: record has no data-subject id" in res.output
     _no_leftovers(tmp_path, out)
 
