@@ -4,49 +4,61 @@ chained and attributed to the thread that appended it, and a failed batch fails 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ledger_factory import KEY, make_event
 
 from veil.errors import LedgerError
-from veil.ledger import SQLiteLedger, StoredEvent
+from veil.ledger import Ledger, PostgresLedger, SQLiteLedger, StoredEvent
 from veil.ledger.group import GroupCommit
 
 THREADS, EACH = 8, 25
 
 
-def test_threads_share_batches_and_the_chain_stays_linear(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        led: Ledger = SQLiteLedger(tmp_path / "l.db", KEY)
+    else:
+        url, schema = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_schema")
+        led = PostgresLedger(url, KEY, schema=schema)
+    yield led
+    led.close()
+
+
+def test_threads_share_batches_and_the_chain_stays_linear(ledger: Ledger) -> None:
     stored: dict[str, StoredEvent] = {}
     lock = threading.Lock()
-    with SQLiteLedger(tmp_path / "l.db", KEY) as led:
-        start = threading.Barrier(THREADS)
+    led: Any = ledger
+    start = threading.Barrier(THREADS)
 
-        def writer(w: int) -> None:
-            start.wait()
-            for i in range(EACH):
-                s = led.append(make_event(data_subjects=[f"w{w}-{i}"], reason=f"w{w}-{i}"))
-                with lock:
-                    stored[s.event.event_id] = s
+    def writer(w: int) -> None:
+        start.wait()
+        for i in range(EACH):
+            s = led.append(make_event(data_subjects=[f"w{w}-{i}"], reason=f"w{w}-{i}"))
+            with lock:
+                stored[s.event.event_id] = s
 
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(THREADS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        report = led.verify()
-        assert report.ok, report.problems[:3]
-        assert report.checked == THREADS * EACH
-        on_disk = {s.event.event_id: s for s in led.events()}
-        # Every caller got back exactly the seq and hash its event has in the ledger.
-        assert {k: (v.seq, v.hash) for k, v in stored.items()} == {
-            k: (v.seq, v.hash) for k, v in on_disk.items()
-        }
-        assert all(on_disk[k].event.reason == v.event.reason for k, v in stored.items())
-        assert sorted(s.seq for s in stored.values()) == list(range(1, THREADS * EACH + 1))
-        assert led._group.items == THREADS * EACH
-        assert led._group.batches <= THREADS * EACH
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    report = led.verify()
+    assert report.ok, report.problems[:3]
+    assert report.checked == THREADS * EACH
+    on_disk = {s.event.event_id: s for s in led.events()}
+    # Every caller got back exactly the seq and hash its event has in the ledger.
+    assert {k: (v.seq, v.hash) for k, v in stored.items()} == {
+        k: (v.seq, v.hash) for k, v in on_disk.items()
+    }
+    assert all(on_disk[k].event.reason == v.event.reason for k, v in stored.items())
+    assert sorted(s.seq for s in stored.values()) == list(range(1, THREADS * EACH + 1))
+    assert led._group.items == THREADS * EACH
+    assert led._group.batches <= THREADS * EACH
 
 
 def test_a_failing_batch_fails_every_item_and_the_next_batch_works() -> None:

@@ -67,7 +67,8 @@ from .chain import (
     verify_chain,
 )
 from .events import Event, canonical_json
-from .sqlite import _digest
+from .group import GroupCommit
+from .sqlite import _digest, _Pending, _unique_sorted
 
 Conn = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -279,6 +280,7 @@ class PostgresLedger:
         self._lock_timeout_ms = max(1, round(lock_timeout * 1000))
         self._lock_args = (_LOCK_CLASS, _lock_key(schema))
         self._lock = threading.Lock()
+        self._group: GroupCommit[_Pending, StoredEvent] = GroupCommit(self._write_batch)
         self._conn: Conn | None = None
         self._pid = os.getpid()
         self._inherited: list[Conn] = []
@@ -501,15 +503,14 @@ class PostgresLedger:
 
         With ``idempotent``, an event whose ``event_id`` is already in the ledger is not
         appended again: the stored one is returned (a retried Spark task logs once).
+        Concurrent appends of this process are group-committed (one transaction).
 
         If this raises, the caller must not disclose. Nothing was recorded, except in one
         case the message states: the connection broke while committing, and the event may
         be in the ledger (which then records a disclosure that did not happen, the safe
         way round).
         """
-        body_json = canonical_json(event.body())
-        subjects = sorted(set(event.data_subjects))
-        digest = _digest(subjects)
+        subjects = _unique_sorted(event.data_subjects)
         try:
             time = datetime.fromisoformat(normalize_time(event.time))
         except ValueError:
@@ -517,67 +518,91 @@ class PostgresLedger:
                 f"{self._name}: could not append: the event time is not ISO-8601",
                 hint="leave Event.time at its default or give an ISO-8601 timestamp",
             ) from None
+        return self._group.submit(
+            _Pending(
+                event, canonical_json(event.body()), subjects, _digest(subjects), time, idempotent
+            )
+        )
+
+    def _write_batch(self, batch: Sequence[_Pending]) -> list[StoredEvent | BaseException]:
+        """One transaction for ``batch``, under the advisory lock that orders all writers."""
         committing = False
 
-        def write(conn: Conn) -> StoredEvent:
+        def write(conn: Conn) -> list[StoredEvent | BaseException]:
             nonlocal committing
             committing = False
+            out: list[StoredEvent | BaseException] = []
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", self._lock_args)
-                if idempotent:
-                    had = conn.execute(
-                        "SELECT seq, body, prev_hash, hash FROM events WHERE event_id = %s",
-                        (event.event_id,),
-                    ).fetchone()
-                    if had is not None:
-                        seq = int(had[0])
-                        subs = conn.execute(
-                            "SELECT data_subject_id FROM event_subjects WHERE event_seq = %s"
-                            " ORDER BY data_subject_id",
-                            (seq,),
-                        ).fetchall()
-                        stored = self._event(seq, str(had[1]), [str(r[0]) for r in subs])
-                        return StoredEvent(seq, stored, str(had[2]), str(had[3]))
-                row = conn.execute(_HEAD_SQL).fetchone()  # a new snapshot, after the lock
-                seq, prev = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
-                h = link_hash_text(prev, seq, body_json, digest, self._key)
-                conn.execute(
-                    "INSERT INTO events (seq, event_id, time, kind, recipient, purpose, dataset,"
-                    " body, subjects_digest, prev_hash, hash)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        seq,
-                        event.event_id,
-                        time,
-                        event.kind,
-                        event.recipient,
-                        event.purpose,
-                        event.dataset,
-                        body_json,
-                        digest,
-                        prev,
-                        h,
-                    ),
-                )
-                if len(subjects) >= _COPY_MIN:
-                    with conn.cursor() as cur, cur.copy(_COPY_SUBJECTS) as cp:
-                        for s in subjects:
-                            cp.write_row((s, seq))
-                elif subjects:
-                    conn.execute(
-                        "INSERT INTO event_subjects (data_subject_id, event_seq)"
-                        " SELECT unnest(%s::text[]), %s",
-                        (subjects, seq),
+                ids = [p.event.event_id for p in batch]
+                known = {
+                    str(r[0]): int(r[1])
+                    for r in conn.execute(
+                        "SELECT event_id, seq FROM events WHERE event_id = ANY(%s)", (ids,)
                     )
+                }
+                row = conn.execute(_HEAD_SQL).fetchone()  # a new snapshot, after the lock
+                seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+                for p in batch:
+                    ev = p.event
+                    if ev.event_id in known:
+                        out.append(self._existing(conn, known[ev.event_id], p.idempotent))
+                        continue
+                    seq += 1
+                    h = link_hash_text(prev, seq, p.body_json, p.digest, self._key)
+                    conn.execute(
+                        "INSERT INTO events (seq, event_id, time, kind, recipient, purpose,"
+                        " dataset, body, subjects_digest, prev_hash, hash)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        (seq, ev.event_id, p.time, ev.kind, ev.recipient, ev.purpose,
+                         ev.dataset, p.body_json, p.digest, prev, h),
+                    )  # fmt: skip
+                    self._insert_subjects(conn, seq, p.subjects)
+                    out.append(StoredEvent(seq=seq, event=ev, prev_hash=prev, hash=h))
+                    known[ev.event_id] = seq
+                    prev = h
                 conn.execute(
                     "UPDATE meta SET value = CASE key WHEN 'head_seq' THEN %s ELSE %s END"
                     " WHERE key IN ('head_seq', 'head_hash')",
-                    (str(seq), h),
+                    (str(seq), prev),
                 )
                 committing = True
-            return StoredEvent(seq=seq, event=event, prev_hash=prev, hash=h)
+            return out
 
         return self._run("append the event", write, retry_safe=lambda: not committing)
+
+    @staticmethod
+    def _insert_subjects(conn: Conn, seq: int, subjects: list[str]) -> None:
+        if len(subjects) >= _COPY_MIN:
+            with conn.cursor() as cur, cur.copy(_COPY_SUBJECTS) as cp:
+                for s in subjects:
+                    cp.write_row((s, seq))
+        elif subjects:
+            conn.execute(
+                "INSERT INTO event_subjects (data_subject_id, event_seq)"
+                " SELECT unnest(%s::text[]), %s",
+                (subjects, seq),
+            )
+
+    def _existing(self, conn: Conn, seq: int, idempotent: bool) -> StoredEvent | BaseException:
+        """The stored event at ``seq`` (idempotent append), else an error for this item."""
+        if not idempotent:
+            return LedgerError(
+                f"{self._name}: could not append: an event with this event_id is already recorded",
+                hint="give every event a new event_id, or append with idempotent=True",
+            )
+        had = conn.execute(
+            "SELECT body, prev_hash, hash FROM events WHERE seq = %s", (seq,)
+        ).fetchone()
+        if had is None:  # pragma: no cover - the row was read under the same lock
+            return LedgerError(f"{self._name}: the stored event vanished", hint="retry")
+        subs = conn.execute(
+            "SELECT data_subject_id FROM event_subjects WHERE event_seq = %s"
+            " ORDER BY data_subject_id",
+            (seq,),
+        ).fetchall()
+        stored = self._event(seq, str(had[0]), [str(r[0]) for r in subs])
+        return StoredEvent(seq, stored, str(had[1]), str(had[2]))
 
     # -- reading -----------------------------------------------------------------------
 

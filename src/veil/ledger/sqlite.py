@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
@@ -115,7 +116,7 @@ class _Pending:
     body_json: str
     subjects: list[str]
     digest: str
-    time: str
+    time: str | datetime  # as the backend binds it
     idempotent: bool
 
 
