@@ -7,10 +7,12 @@ import sqlite3
 import zlib
 from pathlib import Path
 
+import psycopg
 import pytest
 from ledger_factory import KEY, make_event
+from psycopg import sql
 
-from veil.ledger import SQLiteLedger
+from veil.ledger import PostgresLedger, SQLiteLedger
 from veil.ledger.sqlite import BULK_SUBJECTS, SCHEMA_VERSION
 
 N = BULK_SUBJECTS * 3
@@ -105,3 +107,67 @@ def test_a_version_1_ledger_is_migrated_on_open(tmp_path: Path) -> None:
     with sqlite3.connect(db) as c:
         version = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     assert int(version) == SCHEMA_VERSION
+
+
+# -- PostgreSQL: the same contract ------------------------------------------------------
+
+
+def _pg(pg_url: str, schema: str) -> PostgresLedger:
+    return PostgresLedger(pg_url, KEY, schema=schema)
+
+
+def _sql(pg_url: str, schema: str, query: str, *args: object) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        c.execute(query, args)
+
+
+def _pg_fill(pg_url: str, schema: str) -> str:
+    with _pg(pg_url, schema) as led:
+        led.append(make_event(data_subjects=["p-000007", "solo"]))
+        eid = led.append(make_event(data_subjects=list(reversed(_ids(N))))).event.event_id
+        led.append(make_event(data_subjects=_ids(N, "q")))
+    return eid
+
+
+def test_pg_bulk_subjects_round_trip_and_lookups(pg_url: str, pg_schema: str) -> None:
+    eid = _pg_fill(pg_url, pg_schema)
+    with _pg(pg_url, pg_schema) as led:
+        assert list(led.subjects_of(eid)) == _ids(N)
+        assert len(led.accounting("p-000007")) == 2
+        assert led.accounting("p-00000") == []
+        assert [s.event.event_id for s in led.events(data_subject="p-000123")] == [eid]
+        assert [s.event.event_id for s in led.events(data_subject="p-000123", with_subjects=True)]
+        assert led.verify().ok
+
+
+def test_pg_changed_damaged_or_orphaned_sets_are_reported(pg_url: str, pg_schema: str) -> None:
+    eid = _pg_fill(pg_url, pg_schema)
+    forged = ("\x00" + "\x00".join(_ids(N - 1)) + "\x00").encode()
+    _sql(pg_url, pg_schema, "UPDATE event_subject_sets SET data = %s WHERE event_seq = 2", forged)
+    with _pg(pg_url, pg_schema) as led:
+        assert any(p.event_id == eid for p in led.verify().problems)
+    _sql(
+        pg_url,
+        pg_schema,
+        "UPDATE event_subject_sets SET data = '\\xff00'::bytea WHERE event_seq = 2",
+    )
+    with _pg(pg_url, pg_schema) as led:
+        assert any(p.event_id == eid for p in led.verify().problems)
+    _sql(pg_url, pg_schema, "DELETE FROM event_subject_sets WHERE event_seq = 3")
+    _sql(pg_url, pg_schema, "INSERT INTO event_subject_sets VALUES (99, 5, '\\x00'::bytea)")
+    with _pg(pg_url, pg_schema) as led:
+        problems = led.verify().problems
+        assert any(p.seq == 99 and p.kind == "subjects" for p in problems)
+        assert any(p.seq == 3 for p in problems)
+
+
+def test_pg_version_1_ledger_is_migrated(pg_url: str, pg_schema: str) -> None:
+    with _pg(pg_url, pg_schema) as led:
+        led.append(make_event(data_subjects=["a"]))
+    _sql(pg_url, pg_schema, "DROP TABLE event_subject_sets")
+    _sql(pg_url, pg_schema, "DELETE FROM schema_migrations WHERE version = 2")
+    with _pg(pg_url, pg_schema) as led:
+        led.append(make_event(data_subjects=_ids(N)))
+        assert led.verify().ok and len(led.accounting("a")) == 1
+        assert len(led.accounting("p-000001")) == 1

@@ -68,7 +68,7 @@ from .chain import (
 )
 from .events import Event, canonical_json
 from .group import GroupCommit
-from .sqlite import _digest, _Pending, _unique_sorted
+from .sqlite import _digest, _joined, _Pending, _split, _unique_sorted
 
 Conn = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -107,6 +107,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX event_subjects_event ON event_subjects (event_seq);
     """,
+    # 2: bulk events keep their subjects as one '\0id\0id\0' string (TOAST compresses it)
+    """
+    CREATE TABLE event_subject_sets (
+        event_seq bigint PRIMARY KEY,
+        count integer NOT NULL,
+        data bytea NOT NULL
+    );
+    """,
+)
+#: Seqs of the events that disclosed a subject, whichever way they store it.
+_SEQS_OF_SUBJECT = (
+    "SELECT event_seq FROM event_subjects WHERE data_subject_id = %s"
+    " UNION ALL SELECT event_seq FROM event_subject_sets WHERE position(%s::bytea in data) > 0"
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -122,6 +135,25 @@ _VERIFY_EVENTS = """
 """
 _HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
 _COPY_SUBJECTS = "COPY event_subjects (data_subject_id, event_seq) FROM STDIN"
+
+
+def _needle(subject: str) -> bytes:
+    """What ``position()`` looks for in a subject set: the id between separators."""
+    return ("\x00" + subject + "\x00").encode("utf-8")
+
+
+def _subjects_with(conn: Conn, seq: int) -> list[str]:
+    """The sorted data-subject ids of the event at ``seq``: its rows and its set."""
+    rows = conn.execute(
+        "SELECT data_subject_id FROM event_subjects WHERE event_seq = %s", (seq,)
+    ).fetchall()
+    packed = conn.execute(
+        "SELECT data FROM event_subject_sets WHERE event_seq = %s", (seq,)
+    ).fetchone()
+    subjects = [str(r[0]) for r in rows]
+    if packed is not None:
+        subjects += _split(bytes(packed[0]))
+    return sorted(subjects)
 
 
 def _fetch(query: str, params: Sequence[Any], conn: Conn) -> list[TupleRow]:
@@ -573,7 +605,13 @@ class PostgresLedger:
 
     @staticmethod
     def _insert_subjects(conn: Conn, seq: int, subjects: list[str]) -> None:
-        if len(subjects) >= _COPY_MIN:
+        packed = _joined(subjects)
+        if packed is not None:
+            conn.execute(
+                "INSERT INTO event_subject_sets (event_seq, count, data) VALUES (%s, %s, %s)",
+                (seq, len(subjects), packed),
+            )
+        elif len(subjects) >= _COPY_MIN:
             with conn.cursor() as cur, cur.copy(_COPY_SUBJECTS) as cp:
                 for s in subjects:
                     cp.write_row((s, seq))
@@ -596,12 +634,7 @@ class PostgresLedger:
         ).fetchone()
         if had is None:  # pragma: no cover - the row was read under the same lock
             return LedgerError(f"{self._name}: the stored event vanished", hint="retry")
-        subs = conn.execute(
-            "SELECT data_subject_id FROM event_subjects WHERE event_seq = %s"
-            " ORDER BY data_subject_id",
-            (seq,),
-        ).fetchall()
-        stored = self._event(seq, str(had[0]), [str(r[0]) for r in subs])
+        stored = self._event(seq, str(had[0]), _subjects_with(conn, seq))
         return StoredEvent(seq, stored, str(had[1]), str(had[2]))
 
     # -- reading -----------------------------------------------------------------------
@@ -614,27 +647,15 @@ class PostgresLedger:
 
     def subjects_of(self, event_id: str) -> Sequence[str]:
         """The data-subject ids of one event, sorted (by code point, as Python sorts)."""
-        rows = self._run(
-            "read data subjects",
-            lambda c: c.execute(
-                "SELECT s.data_subject_id FROM events e"
-                " JOIN event_subjects s ON s.event_seq = e.seq"
-                " WHERE e.event_id = %s ORDER BY s.data_subject_id",
-                (event_id,),
-            ).fetchall(),
-        )
-        return [str(r[0]) for r in rows]
+
+        def read(c: Conn) -> list[str]:
+            row = c.execute("SELECT seq FROM events WHERE event_id = %s", (event_id,)).fetchone()
+            return [] if row is None else _subjects_with(c, int(row[0]))
+
+        return self._run("read data subjects", read)
 
     def _subjects_at(self, seq: int) -> Sequence[str]:
-        rows = self._run(
-            "read data subjects",
-            lambda c: c.execute(
-                "SELECT data_subject_id FROM event_subjects WHERE event_seq = %s"
-                " ORDER BY data_subject_id",
-                (seq,),
-            ).fetchall(),
-        )
-        return [str(r[0]) for r in rows]
+        return self._run("read data subjects", lambda c: _subjects_with(c, seq))
 
     def _event(self, seq: int, body: str, subjects: Sequence[str] = ()) -> Event:
         try:
@@ -665,8 +686,8 @@ class PostgresLedger:
         where, args = _time_filter(since, until)
         query = "SELECT e.seq, e.body, e.prev_hash, e.hash FROM events e"
         if data_subject is not None:
-            query += " JOIN event_subjects s ON s.event_seq = e.seq AND s.data_subject_id = %s"
-            args.insert(0, data_subject)
+            where.append(f"e.seq IN ({_SEQS_OF_SUBJECT})")
+            args[:0] = [data_subject, _needle(data_subject)]
         where.append("e.seq < %s" if descending else "e.seq > %s")
         query += " WHERE " + " AND ".join(where)
         query += f" ORDER BY e.seq {'DESC' if descending else 'ASC'} LIMIT %s"
@@ -697,13 +718,12 @@ class PostgresLedger:
         Refusals disclosed nothing and are left out. Bounds as in :meth:`events`.
         """
         where, args = _time_filter(since, until)
-        query = (
-            "SELECT e.seq, e.body FROM event_subjects s JOIN events e ON e.seq = s.event_seq"
-            " WHERE s.data_subject_id = %s AND e.kind <> 'refusal'"
-        )
+        # Only constant SQL is joined here; the subject id and bounds are parameters.
+        query = "SELECT e.seq, e.body FROM events e WHERE e.seq IN ("
+        query += _SEQS_OF_SUBJECT + ") AND e.kind <> 'refusal'"
         query += "".join(f" AND {w}" for w in where)
         query += " ORDER BY e.time, e.seq"
-        params = (data_subject, *args)
+        params = (data_subject, _needle(data_subject), *args)
         rows = self._run(
             "read the accounting of disclosures",
             lambda c: c.execute(query, params).fetchall(),
@@ -789,15 +809,23 @@ class PostgresLedger:
         sub.execute("SELECT event_seq, data_subject_id FROM event_subjects ORDER BY event_seq")
         subs = iter(sub)
         pending = next(subs, None)
+        sets_cur = conn.cursor(name="veil_verify_sets")
+        sets_cur.itersize = 4  # a set can hold millions of ids
+        sets_cur.execute("SELECT event_seq, count, data FROM event_subject_sets ORDER BY event_seq")
+        sets = iter(sets_cur)
+        pending_set = next(sets, None)
 
         def skip_orphans(before: int | None) -> None:
-            nonlocal pending
+            nonlocal pending, pending_set
             while pending is not None and (before is None or pending[0] < before):
                 seq, count = int(pending[0]), 0
                 while pending is not None and pending[0] == seq:
                     count += 1
                     pending = next(subs, None)
                 orphans.append((seq, count))
+            while pending_set is not None and (before is None or pending_set[0] < before):
+                orphans.append((int(pending_set[0]), int(pending_set[1])))
+                pending_set = next(sets, None)
 
         for seq, eid, body, digest, prev, h, *values in ev:
             skip_orphans(seq)
@@ -805,18 +833,26 @@ class PostgresLedger:
             while pending is not None and pending[0] == seq:
                 subjects.append(pending[1])
                 pending = next(subs, None)
+            damaged = False
+            if pending_set is not None and pending_set[0] == seq:
+                try:
+                    subjects += _split(bytes(pending_set[2]))
+                except UnicodeDecodeError:
+                    damaged = True
+                pending_set = next(sets, None)
             subjects.sort()
             yield ChainRow(
                 seq=int(seq),
                 event_id=eid,
                 body=body,
-                subjects_digest=_digest(subjects),
+                subjects_digest="damaged" if damaged else _digest(subjects),
                 stored_subjects_digest=digest,
                 prev_hash=prev,
                 hash=h,
                 columns=dict(zip(_COLUMNS, values, strict=True)),
-                subject_count=len(subjects),
+                subject_count=None if damaged else len(subjects),
             )
         skip_orphans(None)
         ev.close()
         sub.close()
+        sets_cur.close()

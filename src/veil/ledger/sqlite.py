@@ -120,19 +120,29 @@ class _Pending:
     idempotent: bool
 
 
-def _pack(sorted_unique: list[str]) -> bytes | None:
-    """A bulk event's subjects as one compressed blob (``\\0id\\0id\\0``), or None to store
-    them as rows (few subjects, or an id holding NUL, which the blob uses as separator)."""
+def _joined(sorted_unique: list[str]) -> bytes | None:
+    """A bulk event's subjects as one byte string ``\\0id\\0id\\0``, or None to store them
+    as rows (few subjects, or an id holding NUL, which the set uses as separator)."""
     if len(sorted_unique) < BULK_SUBJECTS:
         return None
     joined = "\x00".join(sorted_unique)
     if joined.count("\x00") != len(sorted_unique) - 1:
         return None
-    return zlib.compress(("\x00" + joined + "\x00").encode("utf-8"), 1)
+    return ("\x00" + joined + "\x00").encode("utf-8")
+
+
+def _pack(sorted_unique: list[str]) -> bytes | None:
+    """:func:`_joined`, compressed (SQLite stores it as is)."""
+    raw = _joined(sorted_unique)
+    return None if raw is None else zlib.compress(raw, 1)
+
+
+def _split(raw: bytes) -> list[str]:
+    return raw.decode("utf-8").split("\x00")[1:-1]
 
 
 def _unpack(blob: bytes) -> list[str]:
-    return zlib.decompress(blob).decode("utf-8").split("\x00")[1:-1]
+    return _split(zlib.decompress(blob))
 
 
 def _has_subject(blob: bytes | None, subject: str | None) -> bool:
