@@ -23,13 +23,17 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[P, R]):
-    __slots__ = ("done", "error", "item", "result")
+    __slots__ = ("done", "error", "item", "result", "wake")
 
     def __init__(self, item: P) -> None:
         self.item = item
         self.done = False
         self.result: R | None = None
         self.error: BaseException | None = None
+        # A lock used as a one-shot signal: each waiter sleeps on its own, so a finished
+        # batch wakes exactly its writers and the next leader, not every queued thread.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit(Generic[P, R]):
@@ -40,7 +44,7 @@ class GroupCommit(Generic[P, R]):
     ) -> None:
         self._write = write
         self._max = max_batch
-        self._cv = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Slot[P, R]] = []
         self._leading = False
         #: Batches written and items in them (for metrics and tests).
@@ -50,14 +54,15 @@ class GroupCommit(Generic[P, R]):
     def submit(self, item: P) -> R:
         """Write ``item`` (in some batch) and return its result once that batch committed."""
         slot: _Slot[P, R] = _Slot(item)
-        with self._cv:
+        with self._lock:
             self._queue.append(slot)
-            while self._leading and not slot.done:
-                self._cv.wait()
-            if not slot.done:
-                self._leading = True
-                batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            slot.wake.acquire()  # until our batch is written, or we are handed the lead
         if not slot.done:
+            with self._lock:
+                batch, self._queue = self._queue[: self._max], self._queue[self._max :]
             self._lead(batch)
         if slot.error is not None:
             raise slot.error
@@ -71,14 +76,18 @@ class GroupCommit(Generic[P, R]):
                 raise RuntimeError("group commit: the writer returned the wrong number of results")
         except BaseException as exc:
             results = [exc] * len(batch)
-        with self._cv:
-            for s, r in zip(batch, results, strict=True):
-                if isinstance(r, BaseException):
-                    s.error = r
-                else:
-                    s.result = r
-                s.done = True
+        for s, r in zip(batch, results, strict=True):
+            if isinstance(r, BaseException):
+                s.error = r
+            else:
+                s.result = r
+            s.done = True
+        with self._lock:
             self.batches += 1
             self.items += len(batch)
-            self._leading = False
-            self._cv.notify_all()
+            successor = self._queue[0] if self._queue else None
+            self._leading = successor is not None
+        if successor is not None:
+            successor.wake.release()  # not done: it leads the next batch
+        for s in batch:
+            s.wake.release()  # done (the leader's own release wakes no one)
