@@ -5,10 +5,11 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-$(BIN)/veil: pyproject.toml
+$(BIN)/veil: pyproject.toml requirements/ner.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/ner.txt
 	touch $(BIN)/veil
 
 .PHONY: demo test lint bench
