@@ -60,11 +60,19 @@ class Source:
 
 
 def open_source(
-    path: str, fmt: str, ds: DatasetInfo, *, batch_rows: int = DEFAULT_BATCH_ROWS
+    path: str,
+    fmt: str,
+    ds: DatasetInfo,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    columns: list[str] | None = None,
 ) -> Source:
-    """Open ``path`` (or ``-`` for stdin, CSV and Arrow IPC only) as batches."""
+    """Open ``path`` (or ``-`` for stdin, CSV and Arrow IPC only) as batches.
+
+    ``columns`` (Parquet only) reads just those columns.
+    """
     if fmt == "parquet":
-        return _parquet(path, batch_rows)
+        return _parquet(path, batch_rows, columns)
     if fmt == "arrow":
         return _ipc(path)
     if fmt == "csv":
@@ -76,7 +84,31 @@ def _cannot_read(path: str, what: str) -> InputError:
     return InputError(f"cannot read '{path}' as {what}", hint=f"check that the file is {what}")
 
 
-def _parquet(path: str, batch_rows: int) -> Source:
+def parquet_values(path: str, names: list[str]) -> dict[str, int]:
+    """Non-null values per column, from the footer's statistics, for the columns of
+    ``names`` whose every row group records a null count (the others are left out)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    out: dict[str, int] = {}
+    for name in names:
+        i = index.get(name)
+        if i is None:
+            continue
+        total = 0
+        for g in range(meta.num_row_groups):
+            chunk = meta.row_group(g).column(i)
+            st = chunk.statistics
+            if st is None or not st.has_null_count:
+                break
+            total += meta.row_group(g).num_rows - st.null_count
+        else:
+            out[name] = total
+    return out
+
+
+def _parquet(path: str, batch_rows: int, columns: list[str] | None = None) -> Source:
     import pyarrow.parquet as pq
 
     if path == "-":
@@ -90,13 +122,16 @@ def _parquet(path: str, batch_rows: int) -> Source:
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from pf.iter_batches(batch_size=batch_rows)
+            yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
         except (OSError, pa.ArrowException):
             raise InputError(f"'{path}' is not a valid Parquet file (a page failed)") from None
         finally:
             pf.close()
 
-    return Source(pf.schema_arrow, pf.metadata.num_rows, batches())
+    schema = pf.schema_arrow
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
+    return Source(schema, pf.metadata.num_rows, batches())
 
 
 def _ipc(path: str) -> Source:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .arrow_io import DEFAULT_BATCH_ROWS, BatchWriter, open_source
+from .arrow_io import DEFAULT_BATCH_ROWS, BatchWriter, Source, open_source, parquet_values
 from .core import Veil
 from .engines.columnar import ColumnarEngine, Tally
 from .errors import LedgerError, VeilError
@@ -147,6 +147,21 @@ class BulkResult:
     seconds_commit: float
 
 
+def _pruned(job: BulkJob, src: Source, path: str, batch_rows: int) -> Source:
+    """Skip reading columns nothing discloses; count their values from the footer."""
+    labels = job.engine.prunable()
+    counts = parquet_values(path, sorted(labels)) if labels else {}
+    if not counts:
+        return src
+    job.engine.skip(set(counts))
+    for name, n in counts.items():
+        if n:
+            job.tally.cells[(name, labels[name])] += n
+    keep = [c for c in src.schema.names if c not in counts]
+    src.batches.close()  # type: ignore[attr-defined]
+    return open_source(path, "parquet", job.plan.dataset, batch_rows=batch_rows, columns=keep)
+
+
 def sanitize_file(
     veil: Veil,
     request: Request,
@@ -170,6 +185,8 @@ def sanitize_file(
     src = open_source(source, in_fmt, job.plan.dataset, batch_rows=batch_rows)
     job.engine.line_offset = src.line_offset
     schema = job.prepare(src.schema)
+    if in_fmt == "parquet":
+        src = _pruned(job, src, source, batch_rows)
     t0 = time.perf_counter()
     with spooled_output(dest, binary=True) as (spool, publish):
         writer = BatchWriter(spool, out_fmt, schema)
