@@ -375,11 +375,9 @@ def create_app(
             check_shape(rec, limits.max_depth, limits.max_string)
         veil = state.current
         job = veil.start(_request(who, body))
-        records = []
-        for i, rec in enumerate(body.records, 1):
-            out = job.apply(rec, i)
-            if out is not None:  # None: a row rule filtered the record out
-                records.append(out)
+        # One batch: free text in the records is analyzed together (None: filtered out).
+        batch = [(rec, i) for i, rec in enumerate(body.records, 1)]
+        records = [out for out in job.apply_batch(batch) if out is not None]
         stored = await asyncio.get_running_loop().run_in_executor(ledger_threads, job.commit)
         e = stored.event
         record_metrics(veil, e)
@@ -427,6 +425,7 @@ def create_app(
             line_no = 0
 
             def process(lines: list[tuple[int, bytes]]) -> None:
+                parsed: list[tuple[Any, int | None]] = []
                 for n, raw in lines:
                     if not raw.strip():
                         continue
@@ -435,7 +434,8 @@ def create_app(
                     except (json.JSONDecodeError, UnicodeDecodeError):
                         raise InputError("not valid JSON", line=n) from None
                     check_shape(rec, limits.max_depth, limits.max_string)
-                    out = job.apply(rec, line=n)
+                    parsed.append((rec, n))
+                for out in job.apply_batch(parsed):  # free text analyzed per chunk
                     if out is not None:
                         spool.write(json.dumps(out, ensure_ascii=False).encode() + b"\n")
 
