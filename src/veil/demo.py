@@ -20,6 +20,7 @@ from rich.table import Table
 from .core import Veil
 from .errors import AccessDenied, ConfigError
 from .keys import Keyring
+from .ledger.events import Event
 from .request import Request
 from .validate import load_bundle
 
@@ -148,14 +149,16 @@ def _run_bundle(
     outdir: Path,
 ) -> None:
     per_scenario: list[tuple[str, list[dict[str, Any] | None]]] = []
+    events: list[Event] = []
     for sc in scenarios:
         try:
             job = veil.start(sc.request)
         except AccessDenied as exc:
             console.print(f"[red]{sc.title}: refused[/] - {exc.message}")
             continue
-        # Outputs are held back until the ledger event is durable, as in `veil sanitize`.
-        outputs = [job.apply(rec, line=i) for i, rec in enumerate(records, 1)]
+        # Outputs are held back until the ledger event is durable, as in `veil sanitize`;
+        # one batch, so free text is analyzed together.
+        outputs = job.apply_batch([(rec, i) for i, rec in enumerate(records, 1)])
         stored = job.commit()
         out = outdir / f"{sc.request.dataset}.{sc.request.subject['role']}.jsonl"
         with out.open("w", encoding="utf-8") as f:
@@ -163,6 +166,7 @@ def _run_bundle(
                 if r is not None:
                     f.write(json.dumps(r) + "\n")
         per_scenario.append((sc.title, outputs))
+        events.append(stored.event)
         e = stored.event
         flag = " [bold yellow]BREAK-GLASS[/]" if e.break_glass.used else ""
         console.print(
@@ -184,6 +188,48 @@ def _run_bundle(
         records[best],
         views,
     )
+    _free_text(console, veil, scenarios[0].request.dataset, records, per_scenario, events)
+
+
+def _free_text(
+    console: Console,
+    veil: Veil,
+    dataset: str,
+    records: list[dict[str, Any]],
+    per_scenario: list[tuple[str, list[dict[str, Any] | None]]],
+    events: list[Event],
+) -> None:
+    """Free-text fields in full, for the richest note some requester got scanned: the
+    original, each requester's version, and the entity counts the ledger recorded for that
+    requester's whole extract (types and counts, no values)."""
+    for path, info in veil.bundle.datasets[dataset].fields.items():
+        if "free_text" not in info.tags:
+            continue
+
+        def scanned(i: int, path: str = path) -> bool:
+            orig = records[i].get(path)
+            return isinstance(orig, str) and any(
+                (v := outs[i]) is not None and path in v and v[path] != orig
+                for _, outs in per_scenario
+            )
+
+        shown = [i for i in range(len(records)) if scanned(i)]
+        if not shown:
+            continue
+        i = max(shown, key=lambda i: (len(records[i][path]), -i))
+        lines = [f"[dim]original:[/] {records[i][path]}"]
+        for (title, outs), event in zip(per_scenario, events, strict=True):
+            view = outs[i]
+            if view is None or path not in view:
+                why = "[dim]- record filtered -[/]" if view is None else "[red]redacted[/]"
+                lines.append(f"[bold]{title}:[/] {why}")
+                continue
+            fd = event.fields.get(path)
+            counts = ", ".join(f"{k} x{n}" for k, n in (fd.entities if fd else {}).items())
+            lines.append(f"[bold]{title}:[/] {view[path]}")
+            if counts:
+                lines.append(f"  [dim]ledger for the whole extract: {counts}[/]")
+        console.print(Panel("\n".join(lines), title=f"free text: {path}", expand=False))
 
 
 def run_demo(root: Path, workdir: Path, console: Console) -> None:
