@@ -355,8 +355,7 @@ def create_app(
             cls = cls_of.get(path, "untagged")
             for label, n in fd.outcomes.items():
                 totals[cls, label] = totals.get((cls, label), 0) + n
-        for key, n in totals.items():
-            metrics.outcome(*key).inc(n)
+        metrics.field_outcomes.add(totals)
 
     @app.post(
         "/v1/sanitize",

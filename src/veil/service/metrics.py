@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from ..core import Appender
 from ..ledger.base import StoredEvent
@@ -27,12 +30,8 @@ class Metrics:
             ["fate"],
             registry=self.registry,
         )
-        self.field_outcomes = Counter(
-            "veil_field_outcomes_total",
-            "Disclosed values by field class (first tag) and outcome label",
-            ["field_class", "outcome"],
-            registry=self.registry,
-        )
+        self.field_outcomes = OutcomeCounts()
+        self.registry.register(self.field_outcomes)
         self.ledger_latency = Histogram(
             "veil_ledger_append_seconds",
             "Time to append one ledger event",
@@ -57,18 +56,41 @@ class Metrics:
         )
         self.returned = self.records.labels("returned")
         self.filtered = self.records.labels("filtered")
-        self._outcomes: dict[tuple[str, str], Any] = {}
         self.up = Gauge(
             "veil_ledger_up", "1 if the last ledger operation succeeded", registry=self.registry
         )
         self.up.set(1)
 
-    def outcome(self, field_class: str, label: str) -> Any:
-        child = self._outcomes.get((field_class, label))
-        if child is None:
-            child = self.field_outcomes.labels(field_class, label)
-            self._outcomes[field_class, label] = child
-        return child
+
+
+class OutcomeCounts(Collector):
+    """``veil_field_outcomes_total`` as plain sums, exported when scraped.
+
+    A request touches a dozen (field class, outcome) pairs; a labelled Counter child per
+    pair cost ~10% of a small request's CPU, so requests add into one dict under one lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], float] = {}
+
+    def add(self, totals: Mapping[tuple[str, str], int]) -> None:
+        with self._lock:
+            counts = self._counts
+            for key, n in totals.items():
+                counts[key] = counts.get(key, 0) + n
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "veil_field_outcomes",
+            "Disclosed values by field class (first tag) and outcome label",
+            labels=["field_class", "outcome"],
+        )
+        with self._lock:
+            items = sorted(self._counts.items())
+        for (cls, label), n in items:
+            family.add_metric([cls, label], n)
+        yield family
 
 
 class TimedLedger:
