@@ -88,7 +88,8 @@ class _Values:
             return iban
         if entity == "DATE_TIME":
             d = f.date_between("-5y", "today")
-            form = r.choice(("%m/%d/%Y", "%Y-%m-%d", "%B %d, %Y", "%d %b %Y", "%m/%d/%y"))
+            form = r.choice(("%m/%d/%Y", "%Y-%m-%d", "%B %d, %Y", "%d %b %Y", "%m/%d/%y",
+                              "%d-%b-%Y", "%b. %d, %Y"))  # fmt: skip
             return d.strftime(form)
         raise ValueError(entity)
 

@@ -12,7 +12,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,8 +57,8 @@ class Job:
         self.subjects: set[str] = set()
         self.excluded_by: dict[str, int] = {}
         self.committed: StoredEvent | None = None
-        #: worker processes for free-text analysis (a TextPool), set by bulk callers
-        self.pool: Any = None
+        #: worker processes for free text in :meth:`apply_batch` (<= 1: in-process)
+        self.workers = veil.text_workers
 
     def apply(self, record: Any, line: int | None = None) -> dict[str, Any] | None:
         """Sanitize one record; None if a row rule filtered it out."""
@@ -107,11 +106,19 @@ class Job:
     def apply_batch(self, records: Sequence[tuple[Any, int | None]]) -> list[dict[str, Any] | None]:
         """:meth:`apply` for each (record, line), with free text analyzed as one batch.
 
-        Same output as applying one by one; faster when the plan scans free text
-        (spaCy runs over the batch, or in the job's worker processes).
+        The fast path for bulk callers: same output as applying one by one, several
+        times faster when the plan scans free text (each distinct text analyzed once,
+        spaCy over the batch, and with :attr:`workers` > 1 the analysis spread over
+        this process's shared worker pool). A few hundred records per call is enough.
         """
         ex = self.executor
-        ex.prefetch([r for r, _ in records], self.pool)
+        pool = None
+        if self.workers > 1 and ex.bound.text_ops:
+            from .text.pool import shared_pool
+
+            configs = [op.config for ops in ex.bound.text_ops.values() for op in ops]
+            pool = shared_pool(self.workers, configs)
+        ex.prefetch([r for r, _ in records], pool)
         try:
             return [self.apply(r, line=line) for r, line in records]
         finally:
@@ -180,8 +187,12 @@ class Veil:
         keys: Keyring | None = None,
         *,
         plan_cache: int = 256,
+        text_workers: int = 0,
     ) -> None:
+        """``text_workers`` > 1: :meth:`Job.apply_batch` analyzes free text in a shared
+        pool of that many worker processes (started on first use, kept until exit)."""
         self.bundle = bundle
+        self.text_workers = text_workers
         self.ledger = ledger
         self.keys = keys if keys is not None else Keyring.from_environment()
         self.plans = PlanCache(plan_cache)
@@ -218,28 +229,26 @@ class Veil:
             raise
         return Job(self, plan)
 
-    def sanitize(self, request: Request, records: Iterable[Any], *, workers: int = 1) -> Result:
+    def sanitize(
+        self, request: Request, records: Iterable[Any], *, workers: int | None = None
+    ) -> Result:
         """Sanitize ``records`` and commit one ledger event.
 
-        Records go through the engine in batches of :data:`BATCH` so that free text is
-        analyzed a batch at a time; with ``workers`` > 1, in that many worker processes
-        (worth it for thousands of notes, not for a few: each worker loads the
-        analyzer once).
+        Records go through :meth:`Job.apply_batch` in batches of :data:`BATCH`, so free
+        text is analyzed a batch at a time; with ``workers`` > 1 (default: the Veil's
+        ``text_workers``) in this process's shared pool of that many worker processes.
         """
         job = self.start(request)
+        if workers is not None:
+            job.workers = workers
         out: list[dict[str, Any]] = []
-        with ExitStack() as stack:
-            if workers > 1 and job.executor.bound.text_ops:
-                from .text.engine import TextPool
-
-                job.pool = stack.enter_context(TextPool(workers))
-            batch: list[tuple[Any, int | None]] = []
-            for i, rec in enumerate(records, 1):
-                batch.append((rec, i))
-                if len(batch) >= BATCH:
-                    out.extend(r for r in job.apply_batch(batch) if r is not None)
-                    batch = []
-            out.extend(r for r in job.apply_batch(batch) if r is not None)
+        batch: list[tuple[Any, int | None]] = []
+        for i, rec in enumerate(records, 1):
+            batch.append((rec, i))
+            if len(batch) >= BATCH:
+                out.extend(r for r in job.apply_batch(batch) if r is not None)
+                batch = []
+        out.extend(r for r in job.apply_batch(batch) if r is not None)
         return Result(out, job.commit())
 
     def append(self, event: Event) -> StoredEvent:

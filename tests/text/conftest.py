@@ -3,6 +3,7 @@ per process anyway; the fixture makes the cost visible and shared)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,3 +45,12 @@ def scan_op(entities: dict[str, Any] | None = None, **params: Any) -> ScanText:
 @pytest.fixture(scope="session")
 def default_analyzer() -> TextAnalyzer:
     return analyzer_for(EngineConfig())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_pool_outlives_its_module() -> Iterator[None]:
+    """Shared worker pools live until exit in production; here, until the module ends."""
+    yield
+    from veil.text import pool
+
+    pool.shutdown()

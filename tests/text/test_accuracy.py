@@ -11,7 +11,14 @@ from veil.text.engine import EngineConfig, Query, TextAnalyzer
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from notes_synth import notes, score
 
-PATTERN_KINDS = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE")
+PATTERN_KINDS = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IBAN_CODE",
+    "DATE_TIME",
+)
 
 
 def test_recall_on_50_notes(default_analyzer: TextAnalyzer) -> None:
@@ -25,3 +32,14 @@ def test_recall_on_50_notes(default_analyzer: TextAnalyzer) -> None:
     for kind in PATTERN_KINDS:
         assert result[kind]["support"] > 0, kind
         assert result[kind]["recall"] >= 0.95, (kind, result[kind])
+
+
+def test_written_dates_are_found_without_false_alarms(default_analyzer: TextAnalyzer) -> None:
+    text = (
+        "Admitted March 14, 2024, seen 15-Mar-2024 and 4th Apr. 2024; next visit Sept. 3, "
+        "2024. May 5 patients attend? Room 12, floor 2024. Mar 32, 2024 is no date."
+    )
+    found = [
+        text[s.start : s.end] for s in default_analyzer.analyze(text, Query(("DATE_TIME",), 0.4))
+    ]
+    assert found == ["March 14, 2024", "15-Mar-2024", "4th Apr. 2024", "Sept. 3, 2024"]

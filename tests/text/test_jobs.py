@@ -18,6 +18,8 @@ from veil.core import Veil
 from veil.keys import Keyring
 from veil.policytest import MemoryLedger
 from veil.request import Request
+from veil.text.engine import TextAnalyzer
+from veil.text.pool import PoolFailed
 from veil.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +118,34 @@ def test_worker_pool_equals_one_by_one(finance: Veil) -> None:
     one = finance.start(SUPPORT)
     singles = [r for r in (one.apply(x) for x in txns) if r is not None]
     assert pooled.records == singles
+
+
+class _BrokenPool:
+    def analyze(self, *args: object) -> object:
+        raise PoolFailed("text analysis in a worker failed (BrokenProcessPool)")
+
+
+def test_pool_failure_falls_back_in_process_then_withholds(
+    finance: Veil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    txns = [dict(t, memo=f"{MEMO} #{i}") for i, t in enumerate(_txns()[:40])]
+    one = finance.start(SUPPORT)
+    singles = [one.apply(r) for r in txns]
+    job = finance.start(SUPPORT)
+    job.executor.prefetch(txns, _BrokenPool())  # type: ignore[arg-type]
+    assert len(job.executor.text.prefetched) == len(txns)  # analyzed in-process instead
+    assert [job.apply(r) for r in txns] == singles
+
+    def boom(*a: object) -> None:
+        raise RuntimeError("detector bug")
+
+    monkeypatch.setattr(TextAnalyzer, "analyze", boom)
+    monkeypatch.setattr(TextAnalyzer, "analyze_batch", boom)
+    job = finance.start(SUPPORT)
+    job.executor.prefetch(txns, _BrokenPool())  # type: ignore[arg-type]
+    out = [job.apply(r) for r in txns]
+    assert all(r is not None and "memo" not in r for r in out)  # withheld, never clear
+    assert job.event().fields["memo"].outcomes == {"withheld": len(txns)}
 
 
 def test_cli_sanitize_support_memo(tmp_path: Path) -> None:

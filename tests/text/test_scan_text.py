@@ -145,6 +145,14 @@ def test_date_spans_round_trip_their_format(text: str, iso: str) -> None:
         assert form.write(day) == text
 
 
+def test_written_date_variants_parse() -> None:
+    """Forms the written-date recognizer finds; written back in a normal form."""
+    variants = {"Sept. 4, 2024": "Sep 4, 2024", "4th March 2024": "4 March 2024"}
+    for text, written in variants.items():
+        parsed = parse_text_date(text)
+        assert parsed is not None and parsed[1].write(parsed[0]) == written
+
+
 @pytest.mark.parametrize("text", ["yesterday", "2024", "13/13/2024", "Smarch 3, 2024"])
 def test_unparseable_dates(text: str) -> None:
     assert parse_text_date(text) is None

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import transforms
 from ..bundle import FieldInfo
@@ -32,6 +32,10 @@ from ..plan import Plan
 from ..text.collect import JobText, job_scope
 from ..transforms.base import BindContext, CannotApply, FieldType, Op
 from ..transforms.text import ScanText
+
+if TYPE_CHECKING:
+    from ..text.pool import TextPool
+    from ..text.spans import Span
 
 LEAF, OBJECT, LIST_OF_OBJECTS, LIST_OF_SCALARS = 0, 1, 2, 3
 CLEAR, REDACT, APPLY, NULL = 0, 1, 2, 3
@@ -328,17 +332,20 @@ class Executor:
         return self._object(t, t.root, record, subject, "")
 
     # -- batches of free text -------------------------------------------------------
-    def prefetch(self, records: list[Any], pool: Any = None) -> None:
+    def prefetch(self, records: list[Any], pool: TextPool | None = None) -> None:
         """Analyze the free text of ``records`` in batches before they are applied.
 
         Results equal those of analyzing each value when it is applied (the same
-        analyzer, spaCy run as ``nlp.pipe`` or in worker processes); they are looked up
-        by (analysis, text) and dropped by :meth:`clear_prefetch`. Values whose records
-        turn out filtered or redacted are analyzed for nothing but never disclosed.
+        analyzer, spaCy run as ``nlp.pipe``, in ``pool``'s worker processes when there
+        are enough texts); they are looked up by (analysis, text) and dropped by
+        :meth:`clear_prefetch`. Each distinct text is analyzed once per analysis.
+        Values whose records turn out filtered or redacted are analyzed for nothing
+        but never disclosed.
         """
         if not self._has_text:
             return
         from ..text.engine import analyzer_for
+        from ..text.pool import MIN_TEXTS, PoolFailed
 
         done = self.text.prefetched
         for path, ops in self.bound.text_ops.items():
@@ -347,10 +354,14 @@ class Executor:
                 todo = [x for x in texts if (op.analysis_key, x) not in done]
                 if not todo:
                     continue
-                try:
-                    if pool is not None and len(todo) > 1:
+                found: list[list[Span]] | None = None
+                if pool is not None and len(todo) >= MIN_TEXTS:
+                    try:
                         found = pool.analyze(op.config, op.query, todo)
-                    else:
+                    except PoolFailed as exc:
+                        log.warning("%s; analyzing in-process", exc)
+                try:
+                    if found is None:
                         found = analyzer_for(op.config).analyze_batch(todo, op.query)
                 except Exception as exc:
                     # Not fatal here: each value is analyzed again when applied, and

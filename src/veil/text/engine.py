@@ -24,9 +24,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Any
 
 from .decl import RecognizerDecl
@@ -347,9 +345,22 @@ def _pattern_recognizers(config: EngineConfig) -> list[Any]:
         if hasattr(CreditCardRecognizer, "CONTEXT")
         else [],
     )
+    # Presidio's date patterns cover numeric forms and "15-Mar-2024", not dates written
+    # with a spaced month name ("March 14, 2024", "14 Mar 2024"), common in notes.
+    written_dates = PatternRecognizer(
+        supported_entity="DATE_TIME",
+        name="veil:written-date",
+        supported_language=LANGUAGE,
+        patterns=[
+            Pattern("month d, yyyy", _MONTH_DAY_YEAR, 0.6),
+            Pattern("d month yyyy", _DAY_MONTH_YEAR, 0.6),
+        ],
+        context=[*DateRecognizer.CONTEXT, "born", "dob", "admitted", "discharged", "seen"],
+    )
     return [
         nanp,
         mc2,
+        written_dates,
         CreditCardRecognizer(),
         CryptoRecognizer(),
         DateRecognizer(),
@@ -370,6 +381,16 @@ def _pattern_recognizers(config: EngineConfig) -> list[Any]:
 
 
 _NANP = r"(?<![\w+-])(?:\+?1[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-])"
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_YEAR = r"(?:1[89]|2\d)\d{2}"
+# Presidio matches patterns case-insensitively.
+_MONTH_DAY_YEAR = rf"\b{_MONTH}\.?\s+{_DAY},?\s+{_YEAR}\b"
+_DAY_MONTH_YEAR = rf"\b{_DAY}\s+{_MONTH}\.?,?\s+{_YEAR}\b"
 
 _TLD: Any = None
 
@@ -441,47 +462,3 @@ def check_regex(regex: str) -> str | None:
     except re_.error as exc:
         return str(exc)
     return None
-
-
-# --------------------------------------------------------------------------- process pool
-
-
-def _worker_analyze(config_key: str, query: Query, texts: list[str]) -> list[list[Span]]:
-    return analyzer_for(EngineConfig.from_key(config_key)).analyze_batch(texts, query)
-
-
-class TextPool:
-    """Worker processes for bulk analysis; each builds its analyzers once.
-
-    Only texts go to workers and only spans come back: keys and transforms stay in the
-    calling process. Workers are started with ``spawn`` (safe beside threads).
-    """
-
-    def __init__(self, workers: int, chunk: int = 64) -> None:
-        self.workers = workers
-        self.chunk = chunk
-        self._pool: Executor | None = None
-
-    def __enter__(self) -> TextPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-
-    def analyze(self, config: EngineConfig, query: Query, texts: Sequence[str]) -> list[list[Span]]:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-        key = config.key
-        futures = [
-            self._pool.submit(_worker_analyze, key, query, list(texts[i : i + self.chunk]))
-            for i in range(0, len(texts), self.chunk)
-        ]
-        out: list[list[Span]] = []
-        for f in futures:
-            out.extend(f.result())
-        return out

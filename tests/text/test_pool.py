@@ -1,0 +1,100 @@
+"""The shared worker pool: same spans as in-process, only texts cross to workers, no
+keys in workers, fail closed, and no worker outlives the pool."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import KEYS
+from veil.text import pool as text_pool
+from veil.text.engine import EngineConfig, Query, TextAnalyzer
+from veil.text.pool import PoolFailed, TextPool
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from notes_synth import notes
+
+QUERY = Query(("CREDIT_CARD", "DATE_TIME", "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN"), 0.4)
+CANARY = "VEIL_KEY_POOL_CANARY"
+
+
+def environment_keys() -> list[str]:
+    """Runs in a worker: the key variables it can see."""
+    return sorted(n for n in os.environ if n.startswith("VEIL_KEY_"))
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[TextPool]:
+    os.environ[CANARY] = "hex:" + "11" * 32  # set before the workers start
+    try:
+        p = TextPool(1, [EngineConfig()])
+        p.analyze(EngineConfig(), QUERY, ["warm-up 555-631-0387"])
+    finally:
+        del os.environ[CANARY]
+    yield p
+    p.close()
+
+
+def test_pool_spans_equal_in_process(pool: TextPool, default_analyzer: TextAnalyzer) -> None:
+    texts = [n.text for n in notes(60, seed=3)]
+    assert pool.analyze(EngineConfig(), QUERY, texts) == default_analyzer.analyze_batch(
+        texts, QUERY
+    )
+
+
+def test_only_texts_go_to_workers_and_workers_see_no_keys(
+    pool: TextPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executor = pool._executor()
+    assert executor.submit(environment_keys).result() == []
+    sent: list[bytes] = []
+    submit = executor.submit
+
+    def record(fn: Any, *args: Any) -> Any:
+        sent.append(pickle.dumps(args))
+        return submit(fn, *args)
+
+    monkeypatch.setattr(executor, "submit", record)
+    pool.analyze(EngineConfig(), QUERY, [n.text for n in notes(40, seed=4)])
+    assert sent
+    secrets = [k for name in ("k", "dates") if (k := KEYS.get(name))]
+    assert secrets and all(s not in blob for s in secrets for blob in sent)
+
+
+def test_a_dead_worker_fails_the_batch_and_the_pool_recovers() -> None:
+    p = TextPool(1)
+    try:
+        p.analyze(EngineConfig(), QUERY, ["call 555-631-0387"])
+        (pid,) = p.pids()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not getattr(p._executor(), "_broken", False) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the executor notices the death on its own thread
+        texts = [n.text for n in notes(40, seed=5)]
+        with pytest.raises(PoolFailed) as err:
+            p.analyze(EngineConfig(), QUERY, texts)
+        assert all(t not in str(err.value) for t in texts)
+        assert len(p.analyze(EngineConfig(), QUERY, texts)) == len(texts)  # a new executor
+    finally:
+        p.close()
+
+
+def test_close_ends_every_worker() -> None:
+    p = text_pool.shared_pool(1)
+    p.analyze(EngineConfig(), QUERY, ["mail jo@example.org"])
+    pids = p.pids()
+    assert pids
+    text_pool.shutdown()
+    assert p.pids() == []
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert text_pool.shared_pool(1) is not p  # a later use starts a new pool
