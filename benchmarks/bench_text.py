@@ -1,6 +1,7 @@
 """Free-text detection: accuracy per entity type and throughput, both engines, one run.
 
-    python benchmarks/bench_text.py [--notes 400] [--timing 300] [--workers N] [--rounds 3]
+    python benchmarks/bench_text.py [--notes 400] [--timing 300] [--workers N] [--rounds 5]
+                                    [--engines default,ner]
 
 Accuracy: labelled synthetic notes (notes_synth.py), scored per entity type.
 
@@ -12,14 +13,16 @@ loop's results, note for note, and that every veil path gives the same output:
   presidio loop          AnalyzerEngine.analyze(entities=..., score_threshold=...) +
                          AnonymizerEngine.anonymize (replace), one text at a time
   veil one-by-one        Job.apply per record (scan_text analyzes each value)
-  veil batch in-process  Veil.sanitize, workers=1: Job.apply_batch per 256 records
+  veil batch in-process  Veil.sanitize, text_workers=0: Job.apply_batch per 256 records
                          (each distinct text once, spaCy via nlp.pipe)
-  veil batch pool(N)     Veil(text_workers=N).sanitize: the same, with the analysis in
-                         the process's persistent pool of N workers (its start-up, once
-                         per process, is reported on its own line, not in the rate)
+  veil batch pool(N)     Veil(text_workers=N).sanitize: the same, with the analysis shared
+                         by the calling process and the process's persistent pool of N
+                         workers (default: CPUs - 1; its start-up, once per process, is
+                         reported on its own line, not in the rate)
 
-Each side runs once untimed over the timing notes, then ``--rounds`` times; the rate is
-the median. The machine's load (``os.getloadavg``) is printed with the results.
+Each side runs ``--rounds`` times, the sides taking turns, each run on notes no process
+has seen yet; the rate is the median. The machine's load (``os.getloadavg``) is printed
+with the results.
 """
 
 from __future__ import annotations
@@ -79,20 +82,27 @@ def _veil(engine: str, entities: tuple[str, ...], workers: int) -> Veil:
         return Veil(load_bundle(d), MemoryLedger(), Keyring.demo(), text_workers=workers)
 
 
-def _median_rate(n: int, run: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return n / statistics.median(times)
+Side = Callable[[list[str]], object]
+
+
+def _median_rates(sides: dict[str, Side], n: int, rounds: int, seed: int) -> dict[str, float]:
+    """Notes/s per side, the median over ``rounds``. Every run gets ``n`` notes no
+    process has seen (a first sighting costs, e.g. spaCy vocabulary entries, and in
+    production every note is new); rounds interleave the sides, so a burst of load
+    elsewhere on the machine does not fall on one side only."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for r in range(rounds):
+        for i, (name, run) in enumerate(sides.items()):
+            texts = [x.text for x in notes(n, seed=seed + 100 * r + i)]
+            t0 = time.perf_counter()
+            run(texts)
+            times[name].append(time.perf_counter() - t0)
+    return {name: n / statistics.median(t) for name, t in times.items()}
 
 
 def bench(
-    engine: str, analyzer: TextAnalyzer, query: Query, texts: list[str], workers: int, rounds: int
+    engine: str, analyzer: TextAnalyzer, query: Query, args: argparse.Namespace
 ) -> dict[str, float]:
-    """Notes/s per side, median of ``rounds`` after one untimed pass of every side over
-    the same notes (so no side pays for first sightings, e.g. spaCy vocabulary entries)."""
     from presidio_anonymizer import AnonymizerEngine
     from presidio_anonymizer.entities import OperatorConfig
 
@@ -100,7 +110,7 @@ def bench(
     anonymizer = AnonymizerEngine()
     ops = {e: OperatorConfig("replace", {"new_value": f"<{e}>"}) for e in query.entities}
 
-    def loop() -> list[Any]:
+    def loop(texts: list[str]) -> list[Any]:
         out = []
         for t in texts:
             found = presidio.analyze(
@@ -113,31 +123,36 @@ def bench(
         return out
 
     # Same detection work: the loop's results are veil's spans, text for text.
-    expected = [sorted((r.start, r.end, r.entity_type, r.score) for r in f) for f, _ in loop()]
+    texts = [x.text for x in notes(args.timing, seed=99)]
+    expected = [sorted((r.start, r.end, r.entity_type, r.score) for r in f) for f, _ in loop(texts)]
     got = [
         [(s.start, s.end, s.entity, s.score) for s in sp]
         for sp in analyzer.analyze_batch(texts, query)
     ]
     assert got == expected, "veil's analysis differs from AnalyzerEngine.analyze"
 
-    one = _veil(engine, query.entities, 1)
+    workers = args.workers
+    one = _veil(engine, query.entities, 0)
     pooled = _veil(engine, query.entities, workers)
     req = Request(subject_id="b", purpose="R", dataset="notes")
-    records = [{"id": str(i), "note": t} for i, t in enumerate(texts)]
-    t0 = time.perf_counter()
-    pooled.sanitize(req, records[: workers * MIN_TEXTS])  # starts the pool: once per process
-    startup = time.perf_counter() - t0
-    singles = [one.start(req).apply(r) for r in records]
-    assert one.sanitize(req, records).records == singles, "batch output differs from one-by-one"
-    assert pooled.sanitize(req, records).records == singles, "pool output differs from one-by-one"
 
-    sides: dict[str, Callable[[], object]] = {
+    def records(texts: list[str]) -> list[dict[str, str]]:
+        return [{"id": str(i), "note": t} for i, t in enumerate(texts)]
+
+    t0 = time.perf_counter()
+    pooled.sanitize(req, records(texts[: workers * MIN_TEXTS]))  # starts the pool, once
+    startup = time.perf_counter() - t0
+    singles = [one.start(req).apply(r) for r in records(texts)]
+    assert one.sanitize(req, records(texts)).records == singles, "batch differs from one-by-one"
+    assert pooled.sanitize(req, records(texts)).records == singles, "pool differs from one-by-one"
+
+    sides: dict[str, Side] = {
         "presidio loop": loop,
-        "veil one-by-one": lambda: [one.start(req).apply(r) for r in records],
-        "veil batch in-process": lambda: one.sanitize(req, records),
-        f"veil batch pool({workers})": lambda: pooled.sanitize(req, records),
+        "veil one-by-one": lambda t: [one.start(req).apply(r) for r in records(t)],
+        "veil batch in-process": lambda t: one.sanitize(req, records(t)),
+        f"veil batch pool({workers})": lambda t: pooled.sanitize(req, records(t)),
     }
-    rates = {name: _median_rate(len(texts), run, rounds) for name, run in sides.items()}
+    rates = _median_rates(sides, args.timing, args.rounds, seed=5000)
     rates[f"(pool({workers}) start-up, once per process: {startup:.1f} s)"] = 0.0
     return rates
 
@@ -146,12 +161,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notes", type=int, default=400)
     ap.add_argument("--timing", type=int, default=300)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--engines", default="default,ner", help="comma-separated")
     args = ap.parse_args()
     gold = notes(args.notes, seed=1234)
-    timing = [n.text for n in notes(args.timing, seed=99)]
-    engines = ["default"] + (["ner"] if ner_model_installed() else [])
+    engines = [e for e in args.engines.split(",") if e != "ner" or ner_model_installed()]
     for engine in engines:
         analyzer = analyzer_for(EngineConfig(engine, phone_regions=tuple(REGIONS)))
         asked = tuple(e for e in ENTITIES if e in analyzer.supported)
@@ -166,11 +181,11 @@ def main() -> None:
             print(
                 f"{e:<15}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}{int(m['support']):>9}"
             )
-        rates = bench(engine, analyzer, query, timing, args.workers, args.rounds)
+        rates = bench(engine, analyzer, query, args)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(
-            f"-- engine {engine}: throughput on {len(timing)} notes, entities {', '.join(asked)}"
-            f" ({os.cpu_count()} CPUs, load average {load})"
+            f"-- engine {engine}: throughput, {args.timing} new notes per run, entities "
+            f"{', '.join(asked)} ({os.cpu_count()} CPUs, load average {load})"
         )
         base = rates["presidio loop"]
         for name, r in rates.items():

