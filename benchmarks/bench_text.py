@@ -13,7 +13,7 @@ loop's results, note for note, and that every veil path gives the same output:
   presidio loop          AnalyzerEngine.analyze(entities=..., score_threshold=...) +
                          AnonymizerEngine.anonymize (replace), one text at a time
   veil one-by-one        Job.apply per record (scan_text analyzes each value)
-  veil batch in-process  Veil.sanitize, text_workers=0: Job.apply_batch per 256 records
+  veil batch in-process  Veil.sanitize, text_workers=0: Job.apply_batch per 1024 records
                          (each distinct text once, spaCy via nlp.pipe)
   veil batch pool(N)     Veil(text_workers=N).sanitize: the same, with the analysis shared
                          by the calling process and the process's persistent pool of N

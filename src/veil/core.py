@@ -29,7 +29,7 @@ from .request import Request
 log = logging.getLogger("veil")
 
 #: records per batch in :meth:`Veil.sanitize` (free text is analyzed a batch at a time)
-BATCH = 256
+BATCH = 1024
 
 
 class Appender(Protocol):
