@@ -62,7 +62,6 @@ class Metrics:
         self.up.set(1)
 
 
-
 class OutcomeCounts(Collector):
     """``veil_field_outcomes_total`` as plain sums, exported when scraped.
 
