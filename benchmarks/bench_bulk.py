@@ -51,6 +51,14 @@ def log(msg: str) -> None:
 
 
 def rss_mib() -> float:
+    """Peak resident set of this process. VmHWM is per address space; ru_maxrss is not
+    (Linux carries a forking parent's peak across exec into the child)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

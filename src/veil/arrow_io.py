@@ -116,7 +116,8 @@ def _parquet(path: str, batch_rows: int, columns: list[str] | None = None) -> So
             "Parquet cannot be read from stdin", hint="pass the path of the Parquet file"
         )
     try:
-        pf = pq.ParquetFile(path)
+        # pre_buffer coalesces reads for object stores; locally it only holds memory
+        pf = pq.ParquetFile(path, pre_buffer=False)
     except (OSError, pa.ArrowException):
         raise _cannot_read(path, "Parquet") from None
 

@@ -75,11 +75,12 @@ def build_event(
         "records": {"read": tally.read, "returned": tally.returned, "filtered": tally.filtered},
         "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
         "key_fingerprints": key_fingerprints,
-        "data_subjects": sorted(tally.subjects),
     }
     if event_id is not None:
         data["event_id"] = event_id
-    return Event.model_validate(data)
+    # The id list can hold millions: built once, added without a validation pass (which
+    # would copy it); Event declares it list[str], which it is by construction.
+    return Event.model_validate(data).model_copy(update={"data_subjects": tally.subjects.sorted()})
 
 
 def append_event(ledger: Any, event: Event, *, idempotent: bool = False) -> StoredEvent:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .bulk import append_event, build_event, part_event_id
 from .core import Veil
@@ -41,11 +42,13 @@ from .errors import ConfigError
 from .keys import Keyring
 from .plan import Plan
 from .request import Request
+from .transforms.base import FieldType
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 DEFAULT_SPOOL_BYTES = 64 << 20
+BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class _Task:
     drop_undeclared: bool
     output_schema: pa.Schema
     spool_bytes: int
+    #: columns sent as "is not null" flags (see ColumnarEngine.unread), by declared type
+    flags: dict[str, FieldType]
 
 
 def sanitize(
@@ -95,6 +100,13 @@ def sanitize(
         driver_ledger.close()
     engine = ColumnarEngine(plan, keyring, drop_undeclared=drop_undeclared)
     out_schema = engine.prepare(to_arrow_schema(df.schema))
+    # Columns nothing discloses or reads cross to Python as null flags, not values.
+    unread = engine.unread()
+    if unread:
+        df = df.select(
+            *[df[c] for c in df.columns if c not in unread],
+            *[df[c].isNotNull().alias(c) for c in df.columns if c in unread],
+        )
     task = _Task(
         plan,
         keyring,
@@ -104,6 +116,7 @@ def sanitize(
         drop_undeclared,
         out_schema,
         spool_bytes,
+        {c: plan.dataset.fields[c].type for c in unread},
     )
     return df.mapInArrow(_Partition(task), from_arrow_schema(out_schema))
 
@@ -130,12 +143,11 @@ def run_partition(
 
     engine = ColumnarEngine(task.plan, task.keys, drop_undeclared=task.drop_undeclared)
     spool = _Spool(task.output_schema, task.spool_bytes)
+    schema = task.output_schema
     try:
-        for batch in batches:
-            out = engine.apply(batch)
-            spool.add(
-                out if out.schema.equals(task.output_schema) else out.cast(task.output_schema)
-            )
+        for batch in _coalesced(batches, BATCH_ROWS):
+            out = engine.apply(_placeholders(batch, task.flags))
+            spool.add(out if out.schema.equals(schema) else out.cast(schema))
         event = build_event(
             task.plan,
             engine.tally,
@@ -150,6 +162,50 @@ def run_partition(
         yield from spool.drain()
     finally:
         spool.discard()
+
+
+def _coalesced(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Spark sends small batches (maxRecordsPerBatch, 10k by default); the engine's cost
+    per batch is per column, so it gets fewer, larger ones."""
+    held: list[pa.RecordBatch] = []
+    n = 0
+    for b in batches:
+        held.append(b)
+        n += b.num_rows
+        if n >= rows:
+            yield _concat(held)
+            held, n = [], 0
+    if held:
+        yield _concat(held)
+
+
+def _concat(held: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(held) == 1:
+        return held[0]
+    return pa.Table.from_batches(held).combine_chunks().to_batches()[0]
+
+
+_PLACEHOLDER: dict[FieldType, pa.Scalar] = {
+    FieldType.STRING: pa.scalar("", pa.string()),
+    FieldType.INTEGER: pa.scalar(0, pa.int64()),
+    FieldType.NUMBER: pa.scalar(0.0, pa.float64()),
+    FieldType.BOOLEAN: pa.scalar(False, pa.bool_()),
+    FieldType.DATE: pa.scalar("1970-01-01", pa.string()),
+    FieldType.DATETIME: pa.scalar("1970-01-01T00:00:00", pa.string()),
+}
+
+
+def _placeholders(batch: pa.RecordBatch, flags: dict[str, FieldType]) -> pa.RecordBatch:
+    """Turn "is not null" flags back into columns of the declared type with the same nulls
+    (the engine counts them; no decision discloses them, so no value is needed)."""
+    for name, ftype in flags.items():
+        i = batch.schema.get_field_index(name)
+        if i < 0:
+            continue
+        value = _PLACEHOLDER[ftype]
+        col = pc.if_else(batch.column(i), value, pa.scalar(None, value.type))
+        batch = batch.set_column(i, name, col)
+    return batch
 
 
 class _Spool:

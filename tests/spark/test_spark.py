@@ -42,12 +42,16 @@ def _table() -> pa.Table:
     return pa.Table.from_pylist(records, schema=schema_of(bundle.datasets["accounts"]))
 
 
-def _expected(table: pa.Table) -> list[str]:
+def _engine(table: pa.Table) -> tuple[list[str], ColumnarEngine]:
     plan = compile_plan(load_bundle(str(FINANCE)), REQUEST)
     engine = ColumnarEngine(plan, KEYS)
     engine.prepare(table.schema)
     out = [engine.apply(b) for b in table.to_batches(max_chunksize=40)]
-    return sorted(json.dumps(r, sort_keys=True) for b in out for r in b.to_pylist())
+    return sorted(json.dumps(r, sort_keys=True) for b in out for r in b.to_pylist()), engine
+
+
+def _expected(table: pa.Table) -> list[str]:
+    return _engine(table)[0]
 
 
 def _events(ledger: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -70,9 +74,20 @@ def test_same_results_as_columnar_engine_one_event_per_partition(
         df, REQUEST, policies=FINANCE, ledger=f"sqlite:///{ledger}", keys=KEYS, job_id="job-a"
     )
     got = _rows(out)
-    assert got == _expected(table)
+    want, engine = _engine(table)
+    assert got == want
     events = _events(ledger)
     assert sorted(e for e, _ in events) == sorted(vspark.event_ids("job-a", PARTS))
+    # per-field counts over the partitions add up to the columnar engine's, including
+    # the columns that crossed to Python only as null flags
+    summed: dict[str, dict[str, int]] = {}
+    for _, body in events:
+        for path, f in body["fields"].items():
+            for label, n in f["outcomes"].items():
+                summed.setdefault(path, {}).setdefault(label, 0)
+                summed[path][label] += n
+    assert summed == engine.tally.outcome_counts()
+    assert "redacted" in summed["holder_name"]
     assert sum(b["records"]["returned"] for _, b in events) == len(got)
     assert sum(b["records"]["read"] for _, b in events) == table.num_rows
     # another action recomputes the partitions: same job, same events, nothing new
@@ -127,7 +142,7 @@ def test_unreachable_ledger_fails_the_task(spark: Any, tmp_path: Path) -> None:
     schema = engine.prepare(table.schema)
     # The driver checks the ledger first; here only the executors cannot reach it.
     task = vspark._Task(plan, KEYS, "sqlite:////dev/null/ledger.db", None, "job-c", False,
-                        schema, 1 << 20)  # fmt: skip
+                        schema, 1 << 20, {})  # fmt: skip
     from pyspark.sql.pandas.types import from_arrow_schema
 
     out = df.mapInArrow(vspark._Partition(task), from_arrow_schema(schema))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,53 @@ _ARROW_HINT = {
 }
 
 
+class SubjectSet:
+    """Distinct data-subject ids, kept as Arrow strings (about 20 bytes an id, where a
+    Python set of str costs 80-100): a 5M-row extract's ids stay a few dozen MiB until
+    the event is built."""
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Array] = []
+        self._unique: pa.Array = pa.array([], pa.string())
+        self._pending = 0
+
+    def update(self, ids: pa.Array) -> None:
+        part = pc.unique(ids)
+        self._parts.append(part)
+        self._pending += len(part)
+        if self._pending > max(len(self._unique), 1 << 16):
+            self._compact()
+
+    def merge(self, other: SubjectSet) -> None:
+        self._parts.append(other.array())
+        self._compact()
+
+    def _compact(self) -> None:
+        if self._parts:
+            self._unique = pc.unique(pa.concat_arrays([self._unique, *self._parts]))
+            self._parts, self._pending = [], 0
+            # the hash table and the concatenation were transient: give them back
+            pa.default_memory_pool().release_unused()
+
+    def array(self) -> pa.Array:
+        """The distinct ids, sorted (Arrow's byte order of UTF-8 is code point order, so
+        this is ``sorted()`` of the Python strings)."""
+        self._compact()
+        self._unique = self._unique.take(pc.sort_indices(self._unique))
+        pa.default_memory_pool().release_unused()
+        return self._unique
+
+    def sorted(self) -> list[str]:
+        return self.array().to_pylist()  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        self._compact()
+        return len(self._unique)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sorted())
+
+
 @dataclass
 class Tally:
     """What a job disclosed, mergeable across batches, parts and Spark partitions."""
@@ -90,7 +137,7 @@ class Tally:
     #: decision tables (predicate masks) that returned at least one row
     masks: set[int] = field(default_factory=set)
     undeclared: Counter[str] = field(default_factory=Counter)
-    subjects: set[str] = field(default_factory=set)
+    subjects: SubjectSet = field(default_factory=SubjectSet)
     #: scan_text: field path -> entity type -> number acted on
     entities: dict[str, Counter[str]] = field(default_factory=dict)
 
@@ -101,7 +148,7 @@ class Tally:
         self.cells.update(other.cells)
         self.masks |= other.masks
         self.undeclared.update(other.undeclared)
-        self.subjects |= other.subjects
+        self.subjects.merge(other.subjects)
         for path, counts in other.entities.items():
             self.entities.setdefault(path, Counter()).update(counts)
 
@@ -339,18 +386,32 @@ class ColumnarEngine:
         self.output_schema = pa.schema(out_fields)
         return self.output_schema
 
-    def prunable(self) -> dict[str, str]:
-        """Input columns that need not be read, with the label their values count under.
+    def unread(self) -> dict[str, str]:
+        """Declared input columns whose values nothing needs, with their outcome label.
 
-        Those are declared columns no decision discloses and no rule reads, when every
-        row is returned under one decision table (no row-dependent rule): their values
-        are all "redacted" (or "denied"), so a reader can count them from metadata.
+        No reachable decision discloses them and no rule reads them, so only whether each
+        value is null matters (for the counts). Callers may send a placeholder of the same
+        null pattern instead of the values (Spark), or count them from metadata
+        (:meth:`prunable`).
         """
-        if self.plan.predicates or self.plan.row_filters or self.output_schema is None:
+        if self.output_schema is None or any(p.whole_record for p in self._preds):
             return {}
-        base = self.plan.decide(0)
-        shown = set(self.output_schema.names) | {self._subject}
-        return {n: base[n].outcome.label for n, _ in self._columns if n not in shown}
+        read = {c for p in self._preds for c in p.columns} | {self._subject}
+        shown = set(self.output_schema.names) | read
+        labels: dict[str, str] = {}
+        for name, _ in self._columns:
+            if name in shown:
+                continue
+            outcomes = {o.label for o in self._reachable(name)}
+            labels[name] = outcomes.pop() if len(outcomes) == 1 else ""
+        return {n: label for n, label in labels.items() if label}
+
+    def prunable(self) -> dict[str, str]:
+        """:meth:`unread` columns whose values may go unread entirely: when every row is
+        returned under one decision table, their values all count under one label."""
+        if self.plan.predicates or self.plan.row_filters:
+            return {}
+        return self.unread()
 
     def skip(self, names: set[str]) -> None:
         """Stop expecting ``names`` (from :meth:`prunable`); the caller counts them."""
@@ -414,7 +475,7 @@ class ColumnarEngine:
             return _empty(schema)
         for name in self._undeclared:
             t.undeclared[_safe(name)] += len(rows)
-        t.subjects.update(pc.unique(subjects).to_pylist())
+        t.subjects.update(subjects)
         used = np.unique(masks)
         t.masks.update(int(m) for m in used)
         tables = {int(m): self.plan.decide(int(m)) for m in used}
