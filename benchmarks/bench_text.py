@@ -15,10 +15,10 @@ loop's results, note for note, and that every veil path gives the same output:
   veil one-by-one        Job.apply per record (scan_text analyzes each value)
   veil batch in-process  Veil.sanitize, text_workers=0: Job.apply_batch per 1024 records
                          (each distinct text once, spaCy via nlp.pipe)
-  veil batch pool(N)     Veil(text_workers=N).sanitize: the same, with the analysis shared
-                         by the calling process and the process's persistent pool of N
-                         workers (default: CPUs - 1; its start-up, once per process, is
-                         reported on its own line, not in the rate)
+  veil batch pool(N)     Veil(text_workers=N).sanitize: the same, with the analysis in the
+                         process's persistent pool of N workers (default: one per CPU;
+                         its start-up, once per process, is reported on its own line,
+                         not in the rate)
 
 Each side runs ``--rounds`` times, the sides taking turns, each run on notes no process
 has seen yet; the rate is the median. The machine's load (``os.getloadavg``) is printed
@@ -161,7 +161,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notes", type=int, default=400)
     ap.add_argument("--timing", type=int, default=300)
-    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--engines", default="default,ner", help="comma-separated")
     args = ap.parse_args()

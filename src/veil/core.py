@@ -57,8 +57,8 @@ class Job:
         self.subjects: set[str] = set()
         self.excluded_by: dict[str, int] = {}
         self.committed: StoredEvent | None = None
-        #: worker processes that analyze free text in :meth:`apply_batch` beside this
-        #: one (0: this process only)
+        #: worker processes that analyze free text in :meth:`apply_batch` (0: this
+        #: process does)
         self.workers = veil.text_workers
 
     def apply(self, record: Any, line: int | None = None) -> dict[str, Any] | None:
@@ -109,7 +109,7 @@ class Job:
 
         The fast path for bulk callers: same output as applying one by one, several
         times faster when the plan scans free text (each distinct text analyzed once,
-        spaCy over the batch, and with :attr:`workers` > 0 the analysis shared with
+        spaCy over the batch, and with :attr:`workers` > 0 the analysis spread over
         this process's pool of worker processes). A few hundred records per call is
         enough; small batches stay in-process.
         """
@@ -191,9 +191,9 @@ class Veil:
         plan_cache: int = 256,
         text_workers: int = 0,
     ) -> None:
-        """``text_workers`` > 0: :meth:`Job.apply_batch` shares free-text analysis with
-        a pool of that many worker processes (one per process, started on first use,
-        kept until exit); ``os.cpu_count() - 1`` keeps every core busy."""
+        """``text_workers`` > 0: :meth:`Job.apply_batch` analyzes free text in a pool of
+        that many worker processes (one pool per process, started on first use, kept
+        until exit); ``os.cpu_count()`` keeps every core busy."""
         self.bundle = bundle
         self.text_workers = text_workers
         self.ledger = ledger
@@ -238,8 +238,8 @@ class Veil:
         """Sanitize ``records`` and commit one ledger event.
 
         Records go through :meth:`Job.apply_batch` in batches of :data:`BATCH`, so free
-        text is analyzed a batch at a time; ``workers`` (default: the Veil's
-        ``text_workers``) worker processes share the analysis with this one.
+        text is analyzed a batch at a time; by ``workers`` worker processes if > 0
+        (default: the Veil's ``text_workers``).
         """
         job = self.start(request)
         if workers is not None:

@@ -107,29 +107,21 @@ class TextPool:
     def analyze(self, config: EngineConfig, query: Query, texts: Sequence[str]) -> list[list[Span]]:
         """Spans per text, equal to ``analyzer_for(config).analyze_batch(texts, query)``.
 
-        The calling thread does not sit idle: it analyzes the chunks no worker has
-        picked up yet itself (so a pool of N keeps N + 1 processes busy). Raises
-        :class:`PoolFailed` if any chunk fails in a worker; a broken pool (a worker
-        died) is replaced on the next call.
+        The calling thread only waits (it holds no GIL the pool's threads need, and
+        any number of threads can call at once). Raises :class:`PoolFailed` if any
+        chunk fails in a worker; a broken pool (a worker died) is replaced on the next
+        call.
         """
         pool = self._executor()
         key = config.key
-        # Small chunks, so that the caller and the workers finish together; the
-        # caller takes chunks from the back while workers take them from the front.
-        n = max(1, min(CHUNK, -(-len(texts) // (self.workers + 1))))
-        chunks = [list(texts[i : i + n]) for i in range(0, len(texts), n)]
+        # Small chunks, so that the workers finish together.
+        chunks = [list(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
         futures: list[Future[_Wire]] = []
         try:
             futures = [pool.submit(_analyze, key, query, c) for c in chunks]
-            here: dict[int, _Wire] = {}
-            # From the back: workers take chunks from the front.
-            for i in range(len(chunks) - 1, -1, -1):
-                if futures[i].cancel():
-                    here[i] = _analyze(key, query, chunks[i])
             out: list[list[Span]] = []
-            for i, f in enumerate(futures):
-                found = here[i] if i in here else f.result()
-                out.extend([Span(*s) for s in spans] for spans in found)
+            for f in futures:
+                out.extend([Span(*s) for s in spans] for spans in f.result())
         except Exception as exc:
             for f in futures:
                 f.cancel()
