@@ -45,7 +45,7 @@ from veil.keys import Keyring
 from veil.policytest import MemoryLedger
 from veil.request import Request
 from veil.text.engine import EngineConfig, Query, TextAnalyzer, analyzer_for, ner_model_installed
-from veil.text.pool import MIN_TEXTS
+from veil.text.pool import MIN_TEXTS, shared_pool
 from veil.validate import load_bundle
 
 REGIONS = ["US", "GB", "DE", "FR"]
@@ -85,24 +85,44 @@ def _veil(engine: str, entities: tuple[str, ...], workers: int) -> Veil:
 Side = Callable[[list[str]], object]
 
 
-def _median_rates(sides: dict[str, Side], n: int, rounds: int, seed: int) -> dict[str, float]:
-    """Notes/s per side, the median over ``rounds``. Every run gets ``n`` notes no
-    process has seen (a first sighting costs, e.g. spaCy vocabulary entries, and in
-    production every note is new); rounds interleave the sides, so a burst of load
-    elsewhere on the machine does not fall on one side only."""
-    times: dict[str, list[float]] = {name: [] for name in sides}
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU time of this process and of ``pids`` (Linux /proc), user + system."""
+    total = time.process_time()
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _median_rates(
+    sides: dict[str, Side], n: int, rounds: int, seed: int, pids: Callable[[], list[int]]
+) -> dict[str, tuple[float, float]]:
+    """Per side: notes/s and CPU ms per note (this process and the pool's workers),
+    medians over ``rounds``. Every run gets ``n`` notes no process has seen (a first
+    sighting costs, e.g. spaCy vocabulary entries, and in production every note is
+    new); rounds interleave the sides, so a burst of load elsewhere on the machine does
+    not fall on one side only. CPU time hardly depends on that load: it shows what each
+    side costs, and what it would do with every core to itself."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
     for r in range(rounds):
         for i, (name, run) in enumerate(sides.items()):
             texts = [x.text for x in notes(n, seed=seed + 100 * r + i)]
-            t0 = time.perf_counter()
+            c0, t0 = _cpu_seconds(pids()), time.perf_counter()
             run(texts)
-            times[name].append(time.perf_counter() - t0)
-    return {name: n / statistics.median(t) for name, t in times.items()}
+            times[name].append((time.perf_counter() - t0, _cpu_seconds(pids()) - c0))
+    return {
+        name: (
+            n / statistics.median(w for w, _ in t),
+            1000 * statistics.median(c for _, c in t) / n,
+        )
+        for name, t in times.items()
+    }
 
 
 def bench(
     engine: str, analyzer: TextAnalyzer, query: Query, args: argparse.Namespace
-) -> dict[str, float]:
+) -> dict[str, tuple[float, float]]:
     from presidio_anonymizer import AnonymizerEngine
     from presidio_anonymizer.entities import OperatorConfig
 
@@ -152,8 +172,10 @@ def bench(
         "veil batch in-process": lambda t: one.sanitize(req, records(t)),
         f"veil batch pool({workers})": lambda t: pooled.sanitize(req, records(t)),
     }
-    rates = _median_rates(sides, args.timing, args.rounds, seed=5000)
-    rates[f"(pool({workers}) start-up, once per process: {startup:.1f} s)"] = 0.0
+    rates = _median_rates(
+        sides, args.timing, args.rounds, seed=5000, pids=shared_pool(workers).pids
+    )
+    rates[f"(pool({workers}) start-up, once per process: {startup:.1f} s)"] = (0.0, 0.0)
     return rates
 
 
@@ -187,9 +209,10 @@ def main() -> None:
             f"-- engine {engine}: throughput, {args.timing} new notes per run, entities "
             f"{', '.join(asked)} ({os.cpu_count()} CPUs, load average {load})"
         )
-        base = rates["presidio loop"]
-        for name, r in rates.items():
-            print(f"{name:<32}{r:>9.1f} notes/s  {r / base:>5.2f}x" if r else name)
+        base = rates["presidio loop"][0]
+        print(f"{'':<26}{'notes/s':>10}{'ratio':>8}{'CPU ms/note':>14}")
+        for name, (r, cpu) in rates.items():
+            print(f"{name:<26}{r:>10.1f}{r / base:>7.2f}x{cpu:>14.2f}" if r else name)
 
 
 if __name__ == "__main__":
