@@ -78,6 +78,9 @@ _ARROW_HINT = {
 }
 
 
+_COMPACT_EVERY = 4_000_000
+
+
 class SubjectSet:
     """Distinct data-subject ids, kept as Arrow strings (about 20 bytes an id, where a
     Python set of str costs 80-100): a 5M-row extract's ids stay a few dozen MiB until
@@ -92,7 +95,9 @@ class SubjectSet:
         part = pc.unique(ids)
         self._parts.append(part)
         self._pending += len(part)
-        if self._pending > max(len(self._unique), 1 << 16):
+        # Deduplicate across batches only when repeats could make the parts outgrow the
+        # result: all-distinct ids (the common extract) are deduplicated once, at the end.
+        if self._pending > max(2 * len(self._unique), _COMPACT_EVERY):
             self._compact()
 
     def merge(self, other: SubjectSet) -> None:
@@ -636,7 +641,7 @@ def _all_iso_days(arr: pa.Array) -> bool:
     does; it accepts year 0, which Python does not, so that is excluded first. False
     means "look closer", not "invalid".
     """
-    shape = pc.match_substring_regex(arr, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    shape = pc.equal(pc.utf8_length(arr), 10)  # the cast parses exactly YYYY-MM-DD
     if pc.all(shape).as_py() is False or pc.any(pc.starts_with(arr, "0000")).as_py():
         return False
     try:

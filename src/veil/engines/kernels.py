@@ -224,18 +224,19 @@ def _ascii_mask(
         if bufs[2] is not None
         else np.zeros(0, np.uint8)
     )
-    rel = (offsets - start).astype(np.int64)
+    rel = (offsets - start).astype(np.int32)
     lengths = np.diff(rel)
     cnt = counted[data]
-    cs0 = np.concatenate([[0], np.cumsum(cnt, dtype=np.int64)])
+    cs0 = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum(cnt, dtype=np.int32, out=cs0[1:])
     before = cs0[rel[:-1]]
     per_string = cs0[rel[1:]] - before
     rank = cs0[:-1] - np.repeat(before, lengths)
     total = np.repeat(per_string, lengths)
-    hide = cnt & ((total - kf - kl < min_masked) | ((rank >= kf) & (rank < total - kl)))
-    out = np.where(hide, repl[data], data).astype(np.uint8)
+    hide = cnt & ((total - (kf + kl) < min_masked) | ((rank >= kf) & (rank < total - kl)))
+    out = np.where(hide, repl[data], data).astype(np.uint8, copy=False)
     result = pa.Array.from_buffers(
-        pa.string(), n, [None, pa.py_buffer(rel.astype(np.int32)), pa.py_buffer(out)]
+        pa.string(), n, [None, pa.py_buffer(rel), pa.py_buffer(out)]
     )
     if arr.null_count:
         result = pc.if_else(pc.is_valid(arr), result, pa.scalar(None, pa.string()))
