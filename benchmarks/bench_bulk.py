@@ -286,7 +286,7 @@ def spark_compare(src: Path, tmp: Path, rows: int, repeat: int = 2) -> dict[str,
     try:
         # warm up the JVM and the Python workers on both paths
         spark.read.parquet(str(src)).limit(1000).write.mode("overwrite").parquet(
-            str(tmp / "warm.parquet")
+            str(tmp / "spark-warm.parquet")
         )
         ledger = f"sqlite:///{tmp / 'ledger-spark.db'}"
 

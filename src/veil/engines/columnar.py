@@ -46,6 +46,7 @@ from ..keys import Keyring
 from ..paths import PathSyntaxError, parse_selector
 from ..plan import Plan
 from ..transforms.base import FieldType, Op
+from ..transforms.dates import DateShiftParams
 from . import kernels
 from .kernels import ColumnFn, no_withheld, per_unique
 from .record import CHECKS, Bound
@@ -315,6 +316,10 @@ class ColumnarEngine:
             fn = kernels.truncate_kernel(params, op)  # type: ignore[arg-type]
         elif name == "generalize":
             fn = kernels.generalize_kernel(params, ftype, op)  # type: ignore[arg-type]
+        elif name == "date_shift":
+            assert isinstance(params, DateShiftParams)
+            key_bytes = self.keys.get(params.key)
+            fn = kernels.date_shift_kernel(params, key_bytes, ftype, op)
         elif name in ("hash", "tokenize", "fpe"):
             fn = per_unique(op, out_type)  # keyed per value: same bytes as the record engine
         else:

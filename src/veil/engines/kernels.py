@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 
 from ..text.collect import JobText, job_scope
 from ..transforms.base import CannotApply, FieldType, Op
+from ..transforms.dates import DateShiftParams, shift_days
 from ..transforms.generalize import Age, Bucket, GeneralizeParams, Month, Year, Zip3
 from ..transforms.generalize import load_zip3_table as _zip3_table
 from ..transforms.mask import MaskParams, TruncateParams
@@ -235,9 +237,7 @@ def _ascii_mask(
     total = np.repeat(per_string, lengths)
     hide = cnt & ((total - (kf + kl) < min_masked) | ((rank >= kf) & (rank < total - kl)))
     out = np.where(hide, repl[data], data).astype(np.uint8, copy=False)
-    result = pa.Array.from_buffers(
-        pa.string(), n, [None, pa.py_buffer(rel), pa.py_buffer(out)]
-    )
+    result = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(rel), pa.py_buffer(out)])
     if arr.null_count:
         result = pc.if_else(pc.is_valid(arr), result, pa.scalar(None, pa.string()))
     return result
@@ -281,6 +281,55 @@ def truncate_kernel(params: TruncateParams, op: Op) -> ColumnFn:
         return out, pa.repeat(True, len(arr))
 
     return with_fallback(kernel, per_unique(op, pa.string()), pa.string())
+
+
+# --------------------------------------------------------------------- date_shift
+
+_DAY_MIN = date(1000, 1, 1) - date(1970, 1, 1)  # four-digit years: Arrow and isoformat agree
+_DAY_MAX = date(9999, 12, 31) - date(1970, 1, 1)
+
+
+def date_shift_kernel(params: DateShiftParams, key: bytes, ftype: FieldType, op: Op) -> ColumnFn:
+    """Dates (not datetimes) shifted in days: the per-subject offset is computed once per
+    distinct subject with the op's own :func:`shift_days`; everything else (datetimes,
+    results outside years 1000-9999) goes to the op per (value, subject)."""
+    slow = per_unique(op, pa.string(), by_subject=True)
+    if ftype != FieldType.DATE:
+        return slow
+
+    def run(arr: pa.Array, subjects: pa.Array) -> tuple[pa.Array, np.ndarray]:
+        n = len(arr)
+        if pa.types.is_string(arr.type):
+            # values of date fields were validated: a 10-character one is YYYY-MM-DD
+            ok = pc.fill_null(pc.equal(pc.utf8_length(arr), 10), False)
+            days_arr = pc.cast(pc.if_else(ok, arr, "1970-01-01"), pa.date32())
+        elif pa.types.is_date(arr.type):
+            ok, days_arr = pc.is_valid(arr), pc.fill_null(arr, 0)
+        else:
+            return slow(arr, subjects)
+        sidx, subs = _codes(subjects)
+        offsets = np.array(
+            [0 if s is None else shift_days(key, s, params.max_days) for s in subs], np.int64
+        )
+        days = days_arr.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+        shifted = days + offsets[sidx]
+        ok_np = ok.to_numpy(zero_copy_only=False) & (shifted >= _DAY_MIN.days)
+        ok_np &= shifted <= _DAY_MAX.days
+        res = pc.cast(pa.array(shifted.astype(np.int32)).cast(pa.date32()), pa.string())
+        todo = ~ok_np & pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        withheld = no_withheld(n)
+        res = pc.if_else(pa.array(ok_np), res, pa.scalar(None, pa.string()))
+        if not todo.any():
+            return res, withheld
+        rows = np.flatnonzero(todo)
+        take = pa.array(rows)
+        slow_res, slow_bad = slow(arr.take(take), subjects.take(take))
+        withheld[rows] = slow_bad
+        rest = np.flatnonzero(~todo)
+        parts = [(rest, res.take(pa.array(rest))), (rows, slow_res)]
+        return scatter(n, parts, pa.string()), withheld
+
+    return run
 
 
 # --------------------------------------------------------------------- generalize
