@@ -10,7 +10,8 @@ idempotently so a retried task never logs twice).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,8 +101,20 @@ def append_event(ledger: Any, event: Event, *, idempotent: bool = False) -> Stor
         ) from None
 
 
+#: Rows per ledger event of a bulk job: bounds the memory the event's subject list takes
+#: (a Python list of 1M ids is ~70 MiB) whatever the file size.
+PART_ROWS = 1_000_000
+
+
 class BulkJob:
-    """One bulk disclosure: batches in, sanitized batches out, one ledger event."""
+    """One bulk disclosure: batches in, sanitized batches out, then its ledger events.
+
+    A job of up to ``part_rows`` input rows has one event; a larger one has one event per
+    ``part_rows`` rows, with ids derived from the job id and the part number, appended in
+    order at commit. Nothing is published before the last of them is durable; if an
+    append fails midway, the output is discarded and the ledger over-states (never
+    under-states) what was disclosed.
+    """
 
     def __init__(
         self,
@@ -110,34 +123,62 @@ class BulkJob:
         *,
         drop_undeclared: bool = False,
         line_offset: int | None = None,
+        part_rows: int = PART_ROWS,
     ) -> None:
         self.veil = veil
         self.plan = veil.start(request).plan  # refusals are logged and raised here
         self.engine = ColumnarEngine(
             self.plan, veil.keys, drop_undeclared=drop_undeclared, line_offset=line_offset
         )
-        self.committed: StoredEvent | None = None
+        self.part_rows = part_rows
+        self.job_id = uuid.uuid4().hex
+        self.parts: list[Tally] = []
+        self.committed: list[StoredEvent] = []
 
     @property
     def tally(self) -> Tally:
+        """The tally of the current part."""
         return self.engine.tally
+
+    def totals(self) -> Tally:
+        total = Tally()
+        for t in [*self.parts, self.engine.tally]:
+            total.merge(t)
+        return total
 
     def prepare(self, schema: pa.Schema) -> pa.Schema:
         return self.engine.prepare(schema)
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if self.committed is not None:
+        if self.committed:
             raise VeilError("this job is already committed; start a new one")
-        return self.engine.apply(batch)
+        out = self.engine.apply(batch)
+        if self.engine.tally.read >= self.part_rows:
+            self.parts.append(self.engine.tally)
+            self.engine.tally = Tally()
+        return out
+
+    def _tallies(self) -> list[Tally]:
+        last = self.engine.tally
+        return [*self.parts, last] if last.read or not self.parts else list(self.parts)
+
+    def events(self) -> Iterator[Event]:
+        """The job's events, built one at a time (each holds its part's subject list)."""
+        tallies = self._tallies()
+        for k, tally in enumerate(tallies):
+            eid = part_event_id(self.job_id, k) if len(tallies) > 1 else None
+            yield build_event(self.plan, tally, self.engine.key_fingerprints, event_id=eid)
 
     def event(self) -> Event:
-        return build_event(self.plan, self.engine.tally, self.engine.key_fingerprints)
+        return next(self.events())
 
     def commit(self) -> StoredEvent:
-        """Make the disclosure event durable. If this raises, disclose nothing."""
-        if self.committed is None:
-            self.committed = append_event(self.veil.ledger, self.event())
-        return self.committed
+        """Make the disclosure events durable; returns the last. If this raises, disclose
+        nothing."""
+        if not self.committed:
+            for event in self.events():
+                self.committed.append(append_event(self.veil.ledger, event))
+        return self.committed[-1]
 
 
 @dataclass(frozen=True)
@@ -146,10 +187,13 @@ class BulkResult:
     tally: Tally
     seconds_apply: float
     seconds_commit: float
+    events: list[StoredEvent]
 
 
 def _pruned(job: BulkJob, src: Source, path: str, batch_rows: int) -> Source:
     """Skip reading columns nothing discloses; count their values from the footer."""
+    if (src.total_rows or 0) > job.part_rows:
+        return src  # counts from the footer cannot be split by part
     labels = job.engine.prunable()
     counts = parquet_values(path, sorted(labels)) if labels else {}
     if not counts:
@@ -202,4 +246,4 @@ def sanitize_file(
         event = job.commit()
         t2 = time.perf_counter()
         publish()
-    return BulkResult(event, job.tally, t1 - t0, t2 - t1)
+    return BulkResult(event, job.totals(), t1 - t0, t2 - t1, list(job.committed))

@@ -358,6 +358,13 @@ def _sanitize_columnar(
             drop_undeclared=drop_undeclared,
             on_batch=on_batch,
         )
+    if len(result.events) > 1:
+        first, last = result.events[0], result.events[-1]
+        err.print(
+            f"{len(result.events)} ledger events (#{first.seq}..#{last.seq}), one per "
+            "million input rows",
+            highlight=False,
+        )
     return result.event
 
 

@@ -1,0 +1,39 @@
+"""A large bulk job is logged as one event per part: the parts add up to the whole."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from bulk_cases import CASES, KEYS, bundle, schema_of
+
+from veil import synth
+from veil.bulk import BulkJob, part_event_id
+from veil.core import Veil
+from veil.policytest import MemoryLedger
+
+
+def test_parts_add_up_to_one_event() -> None:
+    case = next(c for c in CASES if c.purpose == "HRESCH")  # filters, predicates, date_shift
+    b = bundle(case.bundle)
+    table = pa.Table.from_pylist(
+        list(synth.patients(300, seed=4)), schema=schema_of(b.datasets["patients"])
+    )
+    whole = BulkJob(Veil(b, MemoryLedger(), KEYS), case.request())
+    ledger = MemoryLedger()
+    parts = BulkJob(Veil(b, ledger, KEYS), case.request(), part_rows=100)
+    out_whole, out_parts = [], []
+    for batch in table.to_batches(max_chunksize=50):
+        out_whole.append(whole.apply(batch))
+        out_parts.append(parts.apply(batch))
+    assert pa.Table.from_batches(out_whole).equals(pa.Table.from_batches(out_parts))
+    one = whole.event()
+    parts.commit()
+    events = [s.event for s in ledger.stored]
+    assert [e.event_id for e in events] == [part_event_id(parts.job_id, k) for k in range(3)]
+    assert [e.records.read for e in events] == [100, 100, 100]
+    assert sum(e.records.returned for e in events) == one.records.returned
+    assert sorted(s for e in events for s in e.data_subjects) == one.data_subjects
+    for path, f in one.fields.items():
+        for label, n in f.outcomes.items():
+            assert (
+                sum(e.fields[path].outcomes.get(label, 0) for e in events if path in e.fields) == n
+            )
