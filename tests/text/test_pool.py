@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -72,7 +73,7 @@ def test_only_texts_go_to_workers_and_workers_see_no_keys(
 def test_a_dead_worker_fails_the_batch_and_the_pool_recovers() -> None:
     p = TextPool(1)
     try:
-        p.analyze(EngineConfig(), QUERY, ["call 555-631-0387"])
+        p._executor().submit(int).result()
         (pid,) = p.pids()
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -82,14 +83,14 @@ def test_a_dead_worker_fails_the_batch_and_the_pool_recovers() -> None:
         with pytest.raises(PoolFailed) as err:
             p.analyze(EngineConfig(), QUERY, texts)
         assert all(t not in str(err.value) for t in texts)
-        assert len(p.analyze(EngineConfig(), QUERY, texts)) == len(texts)  # a new executor
+        assert p._executor().submit(os.getpid).result() not in (pid, os.getpid())  # replaced
     finally:
         p.close()
 
 
 def test_close_ends_every_worker() -> None:
     p = text_pool.shared_pool(1)
-    p.analyze(EngineConfig(), QUERY, ["mail jo@example.org"])
+    p._executor().submit(int).result()
     pids = p.pids()
     assert pids
     text_pool.shutdown()
@@ -98,3 +99,49 @@ def test_close_ends_every_worker() -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert text_pool.shared_pool(1) is not p  # a later use starts a new pool
+
+
+def test_no_worker_outlives_the_process_that_started_it() -> None:
+    code = (
+        "from veil.text.pool import shared_pool\n"
+        "if __name__ == '__main__':\n"
+        "    p = shared_pool(1)\n"
+        "    p._executor().submit(int).result()\n"
+        "    print(*p.pids())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    pids = [int(x) for x in out.stdout.split()]
+    assert pids
+    for pid in pids:  # exited and reaped when the parent shut its pool down at exit
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_workers_end_when_their_parent_is_killed() -> None:
+    code = (
+        "import time\n"
+        "from veil.text.pool import shared_pool\n"
+        "if __name__ == '__main__':\n"
+        "    p = shared_pool(1)\n"
+        "    p._executor().submit(int).result()\n"
+        "    print(*p.pids(), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pids = [int(x) for x in parent.stdout.readline().split()]
+    parent.kill()  # no exit handlers run
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        time.sleep(0.1)
+    assert pids == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
