@@ -274,6 +274,7 @@ class ColumnarEngine:
         self.key_fingerprints: dict[str, str] = {}
         self.rows_seen = 0
         self._fns: dict[tuple[str, str], ColumnFn] = {}
+        self._offsets: kernels.OffsetCache = {}
         self._bind_all()
         self._subject = ds.data_subject[0]
         self._preds = tuple(_Predicate(d, *_record_keys(d)) for d in plan.predicates)
@@ -319,7 +320,7 @@ class ColumnarEngine:
         elif name == "date_shift":
             assert isinstance(params, DateShiftParams)
             key_bytes = self.keys.get(params.key)
-            fn = kernels.date_shift_kernel(params, key_bytes, ftype, op)
+            fn = kernels.date_shift_kernel(params, key_bytes, ftype, op, self._offsets)
         elif name in ("hash", "tokenize", "fpe"):
             fn = per_unique(op, out_type)  # keyed per value: same bytes as the record engine
         else:

@@ -289,7 +289,14 @@ _DAY_MIN = date(1000, 1, 1) - date(1970, 1, 1)  # four-digit years: Arrow and is
 _DAY_MAX = date(9999, 12, 31) - date(1970, 1, 1)
 
 
-def date_shift_kernel(params: DateShiftParams, key: bytes, ftype: FieldType, op: Op) -> ColumnFn:
+#: (key, max_days) -> (subject ids array, codes, offsets): date fields shifted with the
+#: same params in one batch share one computation of the per-subject offsets.
+OffsetCache = dict[tuple[bytes, int], tuple[pa.Array, np.ndarray, np.ndarray]]
+
+
+def date_shift_kernel(
+    params: DateShiftParams, key: bytes, ftype: FieldType, op: Op, cache: OffsetCache
+) -> ColumnFn:
     """Dates (not datetimes) shifted in days: the per-subject offset is computed once per
     distinct subject with the op's own :func:`shift_days`; everything else (datetimes,
     results outside years 1000-9999) goes to the op per (value, subject)."""
@@ -307,10 +314,17 @@ def date_shift_kernel(params: DateShiftParams, key: bytes, ftype: FieldType, op:
             ok, days_arr = pc.is_valid(arr), pc.fill_null(arr, 0)
         else:
             return slow(arr, subjects)
-        sidx, subs = _codes(subjects)
-        offsets = np.array(
-            [0 if s is None else shift_days(key, s, params.max_days) for s in subs], np.int64
-        )
+        hit = cache.get((key, params.max_days))
+        if hit is not None and hit[0] is subjects:
+            sidx, offsets = hit[1], hit[2]
+        else:
+            sidx, subs = _codes(subjects)
+            offsets = np.array(
+                [0 if s is None else shift_days(key, s, params.max_days) for s in subs],
+                np.int64,
+            )
+            cache.clear()  # one batch at a time
+            cache[(key, params.max_days)] = (subjects, sidx, offsets)
         days = days_arr.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
         shifted = days + offsets[sidx]
         ok_np = ok.to_numpy(zero_copy_only=False) & (shifted >= _DAY_MIN.days)
