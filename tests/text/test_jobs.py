@@ -4,8 +4,10 @@ ledger, batch and worker-pool paths equal to the one-by-one path."""
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +114,34 @@ def test_batch_path_equals_one_by_one(finance: Veil) -> None:
     assert not batch.executor.text.prefetched  # dropped after the batch
 
 
-def test_worker_pool_equals_one_by_one(finance: Veil) -> None:
+def test_worker_pool_equals_one_by_one_and_gets_only_texts(
+    finance: Veil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[bytes] = []
+    submit = ProcessPoolExecutor.submit
+
+    def record(self: ProcessPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        sent.append(pickle.dumps(args))
+        return submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", record)
     txns = _txns()[:150]
     pooled = finance.sanitize(SUPPORT, txns, workers=1)
     one = finance.start(SUPPORT)
     singles = [r for r in (one.apply(x) for x in txns) if r is not None]
     assert pooled.records == singles
+    blob = b"".join(sent)
+    assert b"Contactless" in blob  # the memos went to the worker
+    keys = [finance.keys.get(name) for name in one.executor.key_fingerprints]
+    assert keys and not any(k in blob for k in keys)
+    # Nothing else of the records: the texts and the engine configuration only (the
+    # bundle's recognizer descriptions quote an example account number).
+    sent_on_purpose = " ".join(t["memo"] for t in txns if isinstance(t.get("memo"), str))
+    sent_on_purpose += " ".join(
+        op.config.key for ops in one.executor.bound.text_ops.values() for op in ops
+    )
+    other = {str(t[f]) for t in txns for f in ("txn_id", "account_id", "card_number")}
+    assert not any(v.encode() in blob for v in other if v not in sent_on_purpose)
 
 
 class _BrokenPool:

@@ -1,23 +1,21 @@
-"""The shared worker pool: same spans as in-process, only texts cross to workers, no
-keys in workers, fail closed, and no worker outlives the pool."""
+"""The shared worker pool's lifecycle: no keys in workers' environment, a dead worker
+fails the batch (holding no text) and is replaced, and no worker outlives its pool or
+its process. Pool output and what crosses to workers are tested in test_jobs."""
 
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import KEYS
 from veil.text import pool as text_pool
-from veil.text.engine import EngineConfig, Query, TextAnalyzer
+from veil.text.engine import EngineConfig, Query
 from veil.text.pool import PoolFailed, TextPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -36,38 +34,17 @@ def environment_keys() -> list[str]:
 def pool() -> Iterator[TextPool]:
     os.environ[CANARY] = "hex:" + "11" * 32  # set before the workers start
     try:
-        p = TextPool(1, [EngineConfig()])
-        p.analyze(EngineConfig(), QUERY, ["warm-up 555-631-0387"])
+        p = TextPool(1)
+        p._executor().submit(int).result()
     finally:
         del os.environ[CANARY]
     yield p
     p.close()
 
 
-def test_pool_spans_equal_in_process(pool: TextPool, default_analyzer: TextAnalyzer) -> None:
-    texts = [n.text for n in notes(60, seed=3)]
-    assert pool.analyze(EngineConfig(), QUERY, texts) == default_analyzer.analyze_batch(
-        texts, QUERY
-    )
-
-
-def test_only_texts_go_to_workers_and_workers_see_no_keys(
-    pool: TextPool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    executor = pool._executor()
-    assert executor.submit(environment_keys).result() == []
-    sent: list[bytes] = []
-    submit = executor.submit
-
-    def record(fn: Any, *args: Any) -> Any:
-        sent.append(pickle.dumps(args))
-        return submit(fn, *args)
-
-    monkeypatch.setattr(executor, "submit", record)
-    pool.analyze(EngineConfig(), QUERY, [n.text for n in notes(40, seed=4)])
-    assert sent
-    secrets = [k for name in ("k", "dates") if (k := KEYS.get(name))]
-    assert secrets and all(s not in blob for s in secrets for blob in sent)
+def test_workers_see_no_keys(pool: TextPool) -> None:
+    """What goes to workers is checked in test_jobs (texts only, no key bytes)."""
+    assert pool._executor().submit(environment_keys).result() == []
 
 
 def test_a_dead_worker_fails_the_batch_and_the_pool_recovers() -> None:
