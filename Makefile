@@ -12,7 +12,7 @@ $(BIN)/veil: pyproject.toml requirements/ner.txt
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/ner.txt
 	touch $(BIN)/veil
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench bench-http bench-text bench-bulk
 demo: $(BIN)/veil
 	$(BIN)/veil demo
 
@@ -25,3 +25,14 @@ test: lint
 
 bench: $(BIN)/veil
 	$(BIN)/python benchmarks/bench_core.py
+
+bench-http: $(BIN)/veil
+	$(BIN)/python benchmarks/bench_http.py
+
+bench-text: $(BIN)/veil
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_text.py
+
+bench-bulk: $(BIN)/veil
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_bulk.py

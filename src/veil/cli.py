@@ -247,6 +247,15 @@ def sanitize(
             "instead of refusing the input.",
         ),
     ] = False,
+    text_workers: Annotated[
+        int,
+        typer.Option(
+            "--text-workers",
+            min=0,
+            help="Worker processes that analyze free text (scan_text) beside this one; "
+            "worth it for thousands of notes (each worker loads the analyzer once).",
+        ),
+    ] = 0,
     ledger: LedgerUrl = DEFAULT_LEDGER,
     keys: KeysFile = None,
 ) -> None:
@@ -263,7 +272,7 @@ def sanitize(
         in_fmt = detect_format(input, fmt)
         out_fmt = detect_format(output, fmt) if output else in_fmt
         columnar = _pick_engine(engine, in_fmt, out_fmt)
-        veil = Veil(bundle, _ledger(ledger, keyring), keyring)
+        veil = Veil(bundle, _ledger(ledger, keyring), keyring, text_workers=text_workers)
         if columnar:
             event = _sanitize_columnar(veil, req, input, in_fmt, output, out_fmt, drop_undeclared)
         else:
@@ -274,6 +283,7 @@ def sanitize(
 
 
 _TEXT_FORMATS = ("jsonl", "json", "csv")
+_RECORD_BATCH = 1024
 _BULK = ("parquet", "csv", "arrow")
 
 
@@ -318,13 +328,23 @@ def _sanitize_records(
         stream, counter, total = _open_input(input, stack)
         spool, publish = stack.enter_context(spooled_output(output))
         writer = Writer(spool, out_fmt, columns)
+        batch: list[tuple[Any, int | None]] = []
+
+        def flush() -> None:
+            # Batches let free text be analyzed together (and in the text workers).
+            for result in job.apply_batch(batch):
+                if result is not None:
+                    writer.write(result)
+            batch.clear()
+
         try:
             for line, rec in _progress_records(
                 read_records(stream, in_fmt, job.plan.dataset), counter, total, stack
             ):
-                result = job.apply(rec, line=line)
-                if result is not None:
-                    writer.write(result)
+                batch.append((rec, line))
+                if len(batch) >= _RECORD_BATCH:
+                    flush()
+            flush()
         except UnicodeDecodeError:
             raise RequestError("input is not UTF-8 text") from None
         writer.close()
