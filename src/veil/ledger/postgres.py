@@ -66,9 +66,9 @@ from .chain import (
     normalize_time,
     verify_chain,
 )
-from .events import Event, canonical_json
+from .events import Event
 from .group import GroupCommit
-from .sqlite import _digest, _joined, _Pending, _split, _unique_sorted
+from .sqlite import _digest, _joined, _Pending, _prepare, _split
 
 Conn = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -542,19 +542,7 @@ class PostgresLedger:
         be in the ledger (which then records a disclosure that did not happen, the safe
         way round).
         """
-        subjects = _unique_sorted(event.data_subjects)
-        try:
-            time = datetime.fromisoformat(normalize_time(event.time))
-        except ValueError:
-            raise LedgerError(
-                f"{self._name}: could not append: the event time is not ISO-8601",
-                hint="leave Event.time at its default or give an ISO-8601 timestamp",
-            ) from None
-        return self._group.submit(
-            _Pending(
-                event, canonical_json(event.body()), subjects, _digest(subjects), time, idempotent
-            )
-        )
+        return self._group.submit(_prepare(event, idempotent, self._name, as_datetime=True))
 
     def _write_batch(self, batch: Sequence[_Pending]) -> list[StoredEvent | BaseException]:
         """One transaction for ``batch``, under the advisory lock that orders all writers."""

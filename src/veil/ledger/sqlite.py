@@ -120,6 +120,21 @@ class _Pending:
     idempotent: bool
 
 
+def _prepare(event: Event, idempotent: bool, where: str, *, as_datetime: bool = False) -> _Pending:
+    """Serialize and digest ``event`` before the write lock (both backends append these)."""
+    subjects = _unique_sorted(event.data_subjects)
+    try:
+        text = normalize_time(event.time)
+        time: str | datetime = datetime.fromisoformat(text) if as_datetime else text
+    except ValueError:
+        raise LedgerError(
+            f"{where}: could not append: the event time is not ISO-8601",
+            hint="leave Event.time at its default or give an ISO-8601 timestamp",
+        ) from None
+    body = canonical_json(event.body())
+    return _Pending(event, body, subjects, _digest(subjects), time, idempotent)
+
+
 def _joined(sorted_unique: list[str]) -> bytes | None:
     """A bulk event's subjects as one byte string ``\\0id\\0id\\0``, or None to store them
     as rows (few subjects, or an id holding NUL, which the set uses as separator)."""
@@ -380,24 +395,7 @@ class SQLiteLedger:
         fsync); each still returns only once its event is durable. If this raises,
         nothing of this event was recorded and the caller must not disclose.
         """
-        subjects = _unique_sorted(event.data_subjects)
-        try:
-            time = normalize_time(event.time)
-        except ValueError:
-            raise LedgerError(
-                f"ledger {self.path}: could not append: the event time is not ISO-8601",
-                hint="leave Event.time at its default or give an ISO-8601 timestamp",
-            ) from None
-        return self._group.submit(
-            _Pending(
-                event,
-                canonical_json(event.body()),
-                subjects,
-                _digest(subjects),
-                time,
-                idempotent,
-            )
-        )
+        return self._group.submit(_prepare(event, idempotent, f"ledger {self.path}"))
 
     def _write_batch(self, batch: Sequence[_Pending]) -> list[StoredEvent | BaseException]:
         """One transaction for ``batch``: chain each event after the previous, then commit."""
