@@ -17,6 +17,7 @@ from veil.core import Veil
 from veil.errors import AccessDenied
 from veil.explain import explain
 from veil.keys import Keyring
+from veil.ledger.events import Event, Requester, canonical_json
 from veil.plan import build_plan
 from veil.policytest import MemoryLedger
 from veil.request import Request
@@ -128,3 +129,81 @@ def test_explain_agrees_with_sanitize(
     for out in result.records:
         for key in out:
             assert allowed[key] - {"redacted"}, key
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(req=requests, records=canary_records())
+def test_event_body_is_the_models_own_serialization(
+    health: Bundle, req: Request, records: list[dict[str, Any]]
+) -> None:
+    """Job.event() serializes the body it built instead of dumping the model again; what
+    a ledger stores and hashes must still be exactly the model's canonical JSON."""
+    veil = Veil(health, MemoryLedger(), Keyring.demo())
+    try:
+        job = veil.start(req)
+    except AccessDenied:
+        return
+    for i, rec in enumerate(records):
+        job.apply(rec, i)
+    for _ in range(2):  # the second event reuses the cached field entries
+        event = job.event()
+        assert event.body_json() == canonical_json(event.body())
+        stored = {**json.loads(event.body_json()), "data_subjects": event.data_subjects}
+        assert Event.model_validate(stored).model_dump() == event.model_dump()
+    # A later job of the same plan with other records: entries shared through the plan's
+    # memo (when the counters match) are exactly what building them afresh gives.
+    again = veil.start(req)
+    for i, rec in enumerate(records[::-1][:3]):
+        again.apply(rec, i)
+    shared = again.event()
+    again.executor.bound.by_tally.clear()
+    assert again.event().fields == shared.fields
+
+
+def _bare_body() -> dict[str, Any]:
+    return Event(
+        requester=Requester(id="u"),
+        recipient="r",
+        purpose="p",
+        action="read",
+        dataset="d",
+        bundle="b",
+        bundle_version="v",
+    ).body()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    context=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    attributes=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+)
+def test_event_from_body_keeps_the_models_serialization(
+    context: dict[str, Any], attributes: dict[str, Any]
+) -> None:
+    """Whatever JSON a context or subject attribute holds (huge ints, odd floats, unicode
+    keys), Event.from_body's kept text is the model's canonical JSON."""
+    body = _bare_body()
+    body["requester"]["attributes"], body["context"] = attributes, context
+    event = Event.from_body(body, {}, ["s1"])
+    assert event.body_json() == canonical_json(event.body())
+
+
+def test_event_body_of_values_json_cannot_spell_comes_from_the_model() -> None:
+    """A value orjson and json refuse (a datetime) falls back to the model's dump, and a
+    copy with changes is serialized again rather than keeping the original's text."""
+    from datetime import UTC, datetime
+
+    body = _bare_body()
+    body["context"] = {"at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)}
+    event = Event.from_body(body, {}, [])
+    assert '"at":"2026-01-02T03:04:05Z"' in event.body_json()
+    assert '"purpose":"q"' in event.model_copy(update={"purpose": "q"}).body_json()

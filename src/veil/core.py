@@ -18,11 +18,11 @@ from typing import Any, Protocol
 from .bundle import Bundle
 from .conditions import ConditionSyntaxError
 from .engines.record import Bound, Executor, RecordError
-from .errors import AccessDenied, InputError, LedgerError, VeilError
+from .errors import AccessDenied, InputError, LedgerError, VeilError, ledger_failure
 from .explain import Explanation, explain
 from .keys import Keyring
 from .ledger.base import StoredEvent
-from .ledger.events import Event, Requester
+from .ledger.events import Event, FieldDisclosure, Requester, new_event_id, now_iso
 from .plan import Plan, PlanCache, build_plan
 from .request import Request
 
@@ -30,6 +30,10 @@ log = logging.getLogger("veil")
 
 #: records per batch in :meth:`Veil.sanitize` (free text is analyzed a batch at a time)
 BATCH = 1024
+#: records per part of a pipelined :meth:`Job.apply_batch` (text analyzed in a pool)
+PIPELINE = 128
+#: distinct job tallies whose event field entries are kept per plan; cleared when full
+TALLY_MEMO = 1024
 
 
 class Appender(Protocol):
@@ -114,62 +118,92 @@ class Job:
         enough; small batches stay in-process.
         """
         ex = self.executor
-        pool = None
-        if self.workers > 0 and ex.bound.text_ops:
-            from .text.pool import shared_pool
+        if self.workers <= 0 or not ex.bound.text_ops:
+            ex.prefetch([r for r, _ in records])
+            try:
+                return [self.apply(r, line=line) for r, line in records]
+            finally:
+                ex.clear_prefetch()
+        from .text.pool import shared_pool
 
-            configs = [op.config for ops in ex.bound.text_ops.values() for op in ops]
-            pool = shared_pool(self.workers, configs)
-        ex.prefetch([r for r, _ in records], pool)
+        configs = [op.config for ops in ex.bound.text_ops.values() for op in ops]
+        pool = shared_pool(self.workers, configs)
+        # Pipelined: every part goes to the workers at once, and this process applies
+        # each part as soon as its texts are back, while the workers go on with the
+        # next (instead of waiting for all, then leaving the workers idle).
+        parts = [records[i : i + PIPELINE] for i in range(0, len(records), PIPELINE)]
+        queued: set[Any] = set()
+        started = [ex.prefetch_start([r for r, _ in part], pool, queued) for part in parts]
+        out: list[dict[str, Any] | None] = []
         try:
-            return [self.apply(r, line=line) for r, line in records]
+            for part, analyses in zip(parts, started, strict=True):
+                ex.prefetch_finish(analyses)
+                out.extend(self.apply(r, line=line) for r, line in part)
         finally:
+            for analyses in started:  # after an error: drop what nobody will read
+                for a in analyses:
+                    if a.running is not None:
+                        a.running.cancel()
             ex.clear_prefetch()
+        return out
 
     def event(self) -> Event:
         req = self.plan.request
-        counts = self.executor.outcome_counts()
-        base = self.plan.decide(0)
-        used = self.executor.rules_used
-        entities = self.executor.text.entities
-        fields = {
-            path: {
-                "outcomes": c,
-                "rules": sorted(used.get(path) or base[path].rules),
-                "treatment": base[path].outcome.describe(),
-                "entities": dict(sorted(entities[path].items())) if path in entities else {},
-            }
-            for path, c in counts.items()
-            if c
-        }
+        fields, plain = self._field_entries()
         bg = sorted(self.executor.break_glass_rules)
-        # One validation pass over plain data (pydantic-core) is the cheapest way to build it.
-        return Event.model_validate(
-            {
-                "requester": {"id": req.subject_id, "attributes": req.subject},
-                "recipient": req.effective_recipient,
-                "purpose": req.purpose,
-                "action": req.action,
-                "dataset": self.plan.dataset.name,
-                "bundle": self.plan.bundle,
-                "bundle_version": self.plan.bundle_version,
-                "context": req.context,
-                "fields": fields,
-                "undeclared": dict(self.executor.undeclared),
-                "records": {
-                    "read": self.read,
-                    "returned": self.returned,
-                    "filtered": self.filtered,
-                },
-                "break_glass": {
-                    "used": bool(bg),
-                    "reason": req.reason if bg else None,
-                    "rules": bg,
-                },
-                "key_fingerprints": self.executor.key_fingerprints,
-                "data_subjects": sorted(self.subjects),
-            }
+        body = {
+            "event_id": new_event_id(),
+            "time": now_iso(),
+            "kind": "disclosure",
+            "requester": {"id": req.subject_id, "attributes": req.subject},
+            "recipient": req.effective_recipient,
+            "purpose": req.purpose,
+            "action": req.action,
+            "dataset": self.plan.dataset.name,
+            "bundle": self.plan.bundle,
+            "bundle_version": self.plan.bundle_version,
+            "context": req.context,
+            "fields": plain,
+            "undeclared": dict(self.executor.undeclared),
+            "records": {"read": self.read, "returned": self.returned, "filtered": self.filtered},
+            "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
+            "key_fingerprints": self.executor.key_fingerprints,
+            "reason": "",
+        }
+        return Event.from_body(body, fields, sorted(self.subjects))
+
+    def _field_entries(self) -> tuple[dict[str, FieldDisclosure], dict[str, dict[str, Any]]]:
+        """The event's ``fields``, as models and as their JSON body. Jobs of one plan that
+        end with equal counters share them: a service answering single records builds
+        the same few over and over, and building each took a tenth of a request's CPU."""
+        ex = self.executor
+        tally = ex.tally()
+        memo = ex.bound.by_tally
+        hit: tuple[dict[str, FieldDisclosure], dict[str, dict[str, Any]]] | None = (
+            memo.get(tally) if tally is not None else None  # one lookup: others may clear it
         )
+        if hit is not None:
+            return hit
+        base = self.plan.decide(0)
+        used = ex.rules_used
+        entities = ex.text.entities
+        fields: dict[str, FieldDisclosure] = {}
+        plain: dict[str, dict[str, Any]] = {}
+        for path, c in ex.outcome_counts().items():
+            if c:
+                ents = entities.get(path)
+                plain[path] = {
+                    "outcomes": c,
+                    "rules": sorted(used.get(path) or base[path].rules),
+                    "treatment": base[path].outcome.describe(),
+                    "entities": dict(sorted(ents.items())) if ents else {},
+                }
+                fields[path] = FieldDisclosure.model_validate(plain[path])
+        if tally is not None:
+            if len(memo) >= TALLY_MEMO:
+                memo.clear()
+            memo[tally] = (fields, plain)
+        return fields, plain
 
     def commit(self) -> StoredEvent:
         """Make the disclosure event durable. If this raises, disclose nothing."""
@@ -223,12 +257,15 @@ class Veil:
     def explain(self, request: Request) -> Explanation:
         return explain(build_plan(self.bundle, request))
 
-    def start(self, request: Request) -> Job:
-        """Plan the request (refusals are logged and raised) and bind it to keys."""
+    def start(self, request: Request, *, log_refusal: bool = True) -> Job:
+        """Plan the request and bind it to keys. A refusal is raised, and logged first
+        unless ``log_refusal`` is False (the caller appends :meth:`refusal` itself,
+        e.g. without blocking an event loop)."""
         try:
             plan = self.plan(request)
         except AccessDenied as exc:
-            self._log_refusal(request, exc)
+            if log_refusal:
+                self._log_refusal(request, exc)
             raise
         return Job(self, plan)
 
@@ -261,13 +298,17 @@ class Veil:
         except LedgerError:
             raise
         except Exception as exc:  # a backend bug must still fail closed
-            raise LedgerError(
-                f"the ledger could not record the event ({type(exc).__name__})",
-                hint="nothing was disclosed; check the ledger and retry",
-            ) from None
+            raise ledger_failure(exc) from None
 
     def _log_refusal(self, request: Request, exc: AccessDenied) -> None:
-        event = Event(
+        try:
+            self.ledger.append(self.refusal(request, exc))
+        except Exception:  # the refusal stands even if it cannot be logged
+            log.warning("could not record a refusal in the ledger")
+
+    def refusal(self, request: Request, exc: AccessDenied) -> Event:
+        """The ledger event that records refusing ``request``."""
+        return Event(
             kind="refusal",
             requester=Requester(id=request.subject_id, attributes=request.subject),
             recipient=request.effective_recipient,
@@ -279,7 +320,3 @@ class Veil:
             context=request.context,
             reason=exc.message,
         )
-        try:
-            self.ledger.append(event)
-        except Exception:  # the refusal stands even if it cannot be logged
-            log.warning("could not record a refusal in the ledger")

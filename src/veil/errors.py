@@ -120,6 +120,17 @@ class LedgerError(VeilError):
     http_status = 503
 
 
+def ledger_failure(exc: BaseException) -> LedgerError:
+    """Any failure of an append as a :class:`LedgerError`: a backend bug must still fail
+    closed (nothing disclosed), and only the exception's type is named, never its text."""
+    if isinstance(exc, LedgerError):
+        return exc
+    return LedgerError(
+        f"the ledger could not record the event ({type(exc).__name__})",
+        hint="nothing was disclosed; check the ledger and retry",
+    )
+
+
 class TamperDetected(VeilError):
     code = "ledger_tampered"
     exit_code = 8

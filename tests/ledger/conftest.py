@@ -11,7 +11,7 @@ from ledger_factory import KEY, PG_URL, make_event
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from veil.ledger import SQLiteLedger, StoredEvent
+from veil.ledger import Ledger, PostgresLedger, SQLiteLedger, StoredEvent
 
 
 @pytest.fixture(params=[KEY, None], ids=["keyed", "unkeyed"])
@@ -66,3 +66,15 @@ def pg_schema(pg_url: str) -> Iterator[str]:
     yield name
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def either_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """A keyed ledger of each backend (PostgreSQL in a schema of its own)."""
+    if request.param == "sqlite":
+        led: Ledger = SQLiteLedger(tmp_path / "l.db", KEY)
+    else:
+        url, schema = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_schema")
+        led = PostgresLedger(url, KEY, schema=schema)
+    yield led
+    led.close()

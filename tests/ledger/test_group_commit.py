@@ -4,7 +4,7 @@ chained and attributed to the thread that appended it, and a failed batch fails 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +12,15 @@ import pytest
 from ledger_factory import KEY, make_event
 
 from veil.errors import LedgerError
-from veil.ledger import Ledger, PostgresLedger, SQLiteLedger, StoredEvent
+from veil.ledger import Ledger, SQLiteLedger, StoredEvent
 from veil.ledger.group import GroupCommit
 
 THREADS, EACH = 8, 25
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        led: Ledger = SQLiteLedger(tmp_path / "l.db", KEY)
-    else:
-        url, schema = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_schema")
-        led = PostgresLedger(url, KEY, schema=schema)
-    yield led
-    led.close()
+@pytest.fixture
+def ledger(either_ledger: Ledger) -> Ledger:
+    return either_ledger
 
 
 def test_threads_share_batches_and_the_chain_stays_linear(ledger: Ledger) -> None:

@@ -152,8 +152,14 @@ def test_render_csv_and_json() -> None:
 
 def test_render_csv_neutralizes_formulas() -> None:
     entry = AccountingEntry(
-        "e1", "2024-01-01T00:00:00+00:00", "=HYPERLINK(\"http://x\")", "@u1", "treatment",
-        "patients", "patients: name (clear); 1 record", False,
+        "e1",
+        "2024-01-01T00:00:00+00:00",
+        '=HYPERLINK("http://x")',
+        "@u1",
+        "treatment",
+        "patients",
+        "patients: name (clear); 1 record",
+        False,
     )
     (row,) = list(csv.DictReader(io.StringIO(render_csv([entry]))))
     assert row["recipient"].startswith("'=") and row["requester_id"] == "'@u1"

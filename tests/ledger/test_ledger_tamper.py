@@ -251,7 +251,11 @@ def test_keyed_hash_forged_by_hand_in_the_middle(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
     with SQLiteLedger(db, KEY) as led:
         stored = [led.append(make_event()) for _ in range(4)]
-        sql(db, ("UPDATE events SET hash = 'k:' || substr(hash, 3, 62) || 'ff' WHERE seq = 2", ()))
+        flip = "CASE WHEN substr(hash, -2) = 'ff' THEN '00' ELSE 'ff' END"  # always a change
+        sql(
+            db,
+            (f"UPDATE events SET hash = 'k:' || substr(hash, 3, 62) || {flip} WHERE seq = 2", ()),
+        )
         report = led.verify()
     assert named(report.problems) == [(2, stored[1].event.event_id, "unkeyed")]
 

@@ -143,6 +143,32 @@ def test_errors_never_echo_values(env: dict[str, Any]) -> None:
     assert _events(env["db"]) == 0
 
 
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_numbers_are_422_not_a_broken_answer(env: dict[str, Any], token: str) -> None:
+    """Python's json reads NaN and Infinity; veil must refuse them (a JSON answer holding
+    them is invalid, and the array endpoint used to fail with a 500 after logging)."""
+    rec = json.dumps(dict(_recs(1)[0], weight_kg=1.5)).replace("1.5", token)
+    body = f'{{"dataset": "patients", "purpose": "TREAT", "records": [{rec}]}}'
+    h = {**_h(env, "clinician"), "Content-Type": "application/json"}
+    r = env["client"].post("/v1/sanitize", headers=h, content=body)
+    assert r.status_code == 422 and "weight_kg" in r.json()["error"]["message"]
+    r = env["client"].post(
+        "/v1/sanitize/stream?dataset=patients&purpose=TREAT", headers=h, content=rec
+    )
+    assert r.status_code == 422 and "finite number" in r.json()["error"]["message"]
+    assert _events(env["db"]) == 0
+
+
+def test_non_json_numbers_in_the_context_are_422(env: dict[str, Any]) -> None:
+    """A context number JSON cannot spell would reach policy conditions and the ledger's
+    context snapshot; it is refused, naming where it is."""
+    body = '{"dataset": "patients", "purpose": "TREAT", "records": [], "context": {"a": [1, NaN]}}'
+    h = {**_h(env, "clinician"), "Content-Type": "application/json"}
+    r = env["client"].post("/v1/sanitize", headers=h, content=body)
+    assert r.status_code == 422 and "context.a[1]" in r.json()["error"]["message"]
+    assert _events(env["db"]) == 0
+
+
 def test_refusals_and_unknowns(env: dict[str, Any]) -> None:
     c = env["client"]
     r = c.post(
@@ -151,6 +177,15 @@ def test_refusals_and_unknowns(env: dict[str, Any]) -> None:
         json={"dataset": "patients", "purpose": "MARKETING", "records": _recs(1)},
     )
     assert r.status_code == 403 and r.json()["error"]["code"] == "access_denied"
+    r = c.post(
+        "/v1/sanitize/stream?dataset=patients&purpose=MARKETING",
+        headers=_h(env, "clinician"),
+        content=json.dumps(_recs(1)[0]),
+    )
+    assert r.status_code == 403
+    with sqlite3.connect(env["db"]) as db:  # both refusals are in the ledger, nothing else
+        kinds = [k for (k,) in db.execute("select kind from events order by seq")]
+    assert kinds == ["refusal", "refusal"]
     r = c.post(
         "/v1/sanitize",
         headers=_h(env, "clinician"),
@@ -215,6 +250,11 @@ def test_ledger_down_is_503_and_nothing_disclosed(env: dict[str, Any], tmp_path:
             if self.down:
                 raise LedgerError("ledger unavailable (test)")
             return self.inner.append(event)
+
+        def write_batch(self, batch: Any) -> Any:  # the service's batched path
+            if self.down:
+                raise LedgerError("ledger unavailable (test)")
+            return self.inner.write_batch(batch)
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from conftest import needs_ner
 from veil.cli import app
 from veil.core import Veil
+from veil.errors import InputError
 from veil.keys import Keyring
 from veil.policytest import MemoryLedger
 from veil.request import Request
@@ -144,19 +145,58 @@ def test_worker_pool_equals_one_by_one_and_gets_only_texts(
     assert not any(v.encode() in blob for v in other if v not in sent_on_purpose)
 
 
+def test_pipelined_pool_batch_equals_one_by_one_and_survives_bad_input(finance: Veil) -> None:
+    """apply_batch with workers hands the pool every part at once and applies each part
+    as its texts come back: same output as one by one, texts repeated across parts
+    included; a bad record stops the batch with its error and leaves the pool usable."""
+    txns = [dict(t, memo=f"{MEMO} #{i % 250}") for i, t in enumerate(_txns()[:60] * 5)]
+    job = finance.start(SUPPORT)
+    job.workers = 1
+    batched = job.apply_batch([(r, i) for i, r in enumerate(txns, 1)])
+    one = finance.start(SUPPORT)
+    assert batched == [one.apply(r, line=i) for i, r in enumerate(txns, 1)]
+    assert job.event().fields["memo"] == one.event().fields["memo"]
+    bad = [dict(t) for t in txns]
+    bad[250]["amount"] = "lots"
+    job = finance.start(SUPPORT)
+    job.workers = 1
+    with pytest.raises(InputError, match="line 251"):
+        job.apply_batch([(r, i) for i, r in enumerate(bad, 1)])
+    assert not job.executor.text.prefetched
+    assert finance.sanitize(SUPPORT, txns, workers=1).records == [r for r in batched if r]
+
+
 class _BrokenPool:
+    """A pool that cannot take work (its start fails)."""
+
     def analyze(self, *args: object) -> object:
         raise PoolFailed("text analysis in a worker failed (BrokenProcessPool)")
 
+    start = analyze
 
+
+class _DyingPool:
+    """A pool that takes work, then fails it (a worker died mid-chunk)."""
+
+    def start(self, *args: object) -> object:
+        return self
+
+    def result(self) -> object:
+        raise PoolFailed("text analysis in a worker failed (BrokenProcessPool)")
+
+    def cancel(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("broken", [_BrokenPool, _DyingPool])
 def test_pool_failure_falls_back_in_process_then_withholds(
-    finance: Veil, monkeypatch: pytest.MonkeyPatch
+    finance: Veil, monkeypatch: pytest.MonkeyPatch, broken: type
 ) -> None:
     txns = [dict(t, memo=f"{MEMO} #{i}") for i, t in enumerate(_txns()[:40])]
     one = finance.start(SUPPORT)
     singles = [one.apply(r) for r in txns]
     job = finance.start(SUPPORT)
-    job.executor.prefetch(txns, _BrokenPool())  # type: ignore[arg-type]
+    job.executor.prefetch(txns, broken())
     assert len(job.executor.text.prefetched) == len(txns)  # analyzed in-process instead
     assert [job.apply(r) for r in txns] == singles
 
@@ -166,7 +206,7 @@ def test_pool_failure_falls_back_in_process_then_withholds(
     monkeypatch.setattr(TextAnalyzer, "analyze", boom)
     monkeypatch.setattr(TextAnalyzer, "analyze_batch", boom)
     job = finance.start(SUPPORT)
-    job.executor.prefetch(txns, _BrokenPool())  # type: ignore[arg-type]
+    job.executor.prefetch(txns, broken())
     out = [job.apply(r) for r in txns]
     assert all(r is not None and "memo" not in r for r in out)  # withheld, never clear
     assert job.event().fields["memo"].outcomes == {"withheld": len(txns)}

@@ -570,6 +570,11 @@ class ColumnarEngine:
 
         if arr.null_count and not info.nullable:
             raise fail(pc.is_null(arr).to_numpy(zero_copy_only=False), "null is not allowed")
+        if pa.types.is_floating(arr.type):
+            finite = pc.fill_null(pc.is_finite(arr), True).to_numpy(zero_copy_only=False)
+            if not finite.all():  # as the record engine: NaN and Infinity are not numbers
+                raise fail(~finite, "expected a finite number (NaN and Infinity are not JSON)")
+            return
         if not pa.types.is_string(arr.type) or info.type not in (
             FieldType.DATE,
             FieldType.DATETIME,

@@ -149,6 +149,29 @@ def scatter(n: int, parts: list[tuple[np.ndarray, pa.Array]], out_type: pa.DataT
     return values.take(pa.array(inverse))
 
 
+def _with_slow(
+    n: int,
+    res: pa.Array,
+    todo: np.ndarray,
+    arr: pa.Array,
+    subjects: pa.Array,
+    slow: ColumnFn,
+    out_type: pa.DataType,
+) -> tuple[pa.Array, np.ndarray]:
+    """A kernel's results, with the rows in ``todo`` (values it cannot handle) done by
+    ``slow`` instead: the record engine's op, with its withheld values."""
+    withheld = no_withheld(n)
+    if not todo.any():
+        return pc.cast(res, out_type), withheld
+    rows = np.flatnonzero(todo)
+    take = pa.array(rows)
+    slow_res, slow_bad = slow(arr.take(take), subjects.take(take))
+    withheld[rows] = slow_bad
+    rest = np.flatnonzero(~todo)
+    parts = [(rest, res.take(pa.array(rest))), (rows, slow_res)]
+    return scatter(n, parts, out_type), withheld
+
+
 def with_fallback(
     kernel: Callable[[pa.Array], tuple[pa.Array, pa.Array]], slow: ColumnFn, out_type: pa.DataType
 ) -> ColumnFn:
@@ -162,16 +185,7 @@ def with_fallback(
             res = pc.if_else(valid, res, pa.scalar(None, res.type))
         handled_np = pc.fill_null(handled, False).to_numpy(zero_copy_only=False)
         todo = ~handled_np & valid.to_numpy(zero_copy_only=False)
-        withheld = no_withheld(n)
-        if not todo.any():
-            return pc.cast(res, out_type), withheld
-        rows = np.flatnonzero(todo)
-        take = pa.array(rows)
-        slow_res, slow_bad = slow(arr.take(take), subjects.take(take))
-        withheld[rows] = slow_bad
-        rest = np.flatnonzero(~todo)
-        parts = [(rest, res.take(pa.array(rest))), (rows, slow_res)]
-        return scatter(n, parts, out_type), withheld
+        return _with_slow(n, res, todo, arr, subjects, slow, out_type)
 
     return run
 
@@ -331,17 +345,8 @@ def date_shift_kernel(
         ok_np &= shifted <= _DAY_MAX.days
         res = pc.cast(pa.array(shifted.astype(np.int32)).cast(pa.date32()), pa.string())
         todo = ~ok_np & pc.is_valid(arr).to_numpy(zero_copy_only=False)
-        withheld = no_withheld(n)
         res = pc.if_else(pa.array(ok_np), res, pa.scalar(None, pa.string()))
-        if not todo.any():
-            return res, withheld
-        rows = np.flatnonzero(todo)
-        take = pa.array(rows)
-        slow_res, slow_bad = slow(arr.take(take), subjects.take(take))
-        withheld[rows] = slow_bad
-        rest = np.flatnonzero(~todo)
-        parts = [(rest, res.take(pa.array(rest))), (rows, slow_res)]
-        return scatter(n, parts, pa.string()), withheld
+        return _with_slow(n, res, todo, arr, subjects, slow, pa.string())
 
     return run
 

@@ -14,6 +14,7 @@ withheld and counted (the obligation could not be met, so nothing is disclosed).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from collections import Counter
@@ -34,7 +35,7 @@ from ..transforms.base import BindContext, CannotApply, FieldType, Op
 from ..transforms.text import ScanText
 
 if TYPE_CHECKING:
-    from ..text.pool import TextPool
+    from ..text.pool import Analysis, TextPool
     from ..text.spans import Span
 
 LEAF, OBJECT, LIST_OF_OBJECTS, LIST_OF_SCALARS = 0, 1, 2, 3
@@ -74,7 +75,9 @@ def _is_datetime(v: Any) -> bool:
 CHECKS: dict[FieldType, Callable[[Any], bool]] = {
     FieldType.STRING: lambda v: type(v) is str,
     FieldType.INTEGER: lambda v: type(v) is int,
-    FieldType.NUMBER: lambda v: type(v) is int or type(v) is float,
+    # NaN and Infinity: Python's json reads them, but they are not JSON and no output
+    # format veil writes can carry them (a JSON answer would be invalid).
+    FieldType.NUMBER: lambda v: type(v) is int or (type(v) is float and math.isfinite(v)),
     FieldType.BOOLEAN: lambda v: type(v) is bool,
     FieldType.DATE: _is_date,
     FieldType.DATETIME: _is_datetime,
@@ -86,7 +89,6 @@ CHECKS: dict[FieldType, Callable[[Any], bool]] = {
 _EXACT: dict[FieldType, type] = {
     FieldType.STRING: str,
     FieldType.INTEGER: int,
-    FieldType.NUMBER: float,  # ints in number fields take the (correct) slow path
     FieldType.BOOLEAN: bool,
 }
 
@@ -127,6 +129,15 @@ class Tree:
     labels: list[tuple[str, str]]  # counter index -> (field path, outcome label)
     rules_used: dict[str, frozenset[str]]
     break_glass: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    """Texts one analysis was started on (:meth:`Executor.prefetch_start`)."""
+
+    op: ScanText
+    texts: list[str]
+    running: Analysis | None  # in a pool's workers; None: analyzed when finished
 
 
 class Table:
@@ -172,6 +183,9 @@ class Bound:
         self.key_fingerprints: dict[str, str] = {}
         #: bound scan_text ops by field path (for batch prefetch)
         self.text_ops: dict[str, list[ScanText]] = {}
+        #: what callers derive from a job's :meth:`Executor.tally` (the ledger event's
+        #: field entries), kept per plan: jobs of one plan mostly end with equal tallies
+        self.by_tally: dict[tuple[Any, ...], Any] = {}
         self._bind_all()
         self.tree(0)
 
@@ -342,34 +356,63 @@ class Executor:
         Values whose records turn out filtered or redacted are analyzed for nothing
         but never disclosed.
         """
+        self.prefetch_finish(self.prefetch_start(records, pool))
+
+    def prefetch_start(
+        self, records: list[Any], pool: TextPool | None, queued: set[Any] | None = None
+    ) -> list[Prefetch]:
+        """The first half of :meth:`prefetch`: hand ``pool`` its share and return; the
+        rest is analyzed by :meth:`prefetch_finish`. Texts in ``queued`` (keys of an
+        earlier start) are skipped, and this start's are added to it."""
         if not self._has_text:
-            return
-        from ..text.engine import analyzer_for
+            return []
         from ..text.pool import MIN_TEXTS, PoolFailed
 
+        queued = set() if queued is None else queued
         done = self.text.prefetched
+        out: list[Prefetch] = []
         for path, ops in self.bound.text_ops.items():
             texts = list(dict.fromkeys(_strings_at(records, path)))
             for op in {o.analysis_key: o for o in ops}.values():
-                todo = [x for x in texts if (op.analysis_key, x) not in done]
+                key = op.analysis_key
+                todo = [x for x in texts if (key, x) not in done and (key, x) not in queued]
                 if not todo:
                     continue
-                found: list[list[Span]] | None = None
+                queued.update((key, x) for x in todo)
+                running = None
                 if pool is not None and len(todo) >= MIN_TEXTS:
                     try:
-                        found = pool.analyze(op.config, op.query, todo)
+                        running = pool.start(op.config, op.query, todo)
                     except PoolFailed as exc:
                         log.warning("%s; analyzing in-process", exc)
+                out.append(Prefetch(op, todo, running))
+        return out
+
+    def prefetch_finish(self, started: list[Prefetch]) -> None:
+        """Collect (or, without a pool, do) the analyses of :meth:`prefetch_start`."""
+        if not started:
+            return
+        from ..text.engine import analyzer_for
+        from ..text.pool import PoolFailed
+
+        done = self.text.prefetched
+        for p in started:
+            found: list[list[Span]] | None = None
+            if p.running is not None:
                 try:
-                    if found is None:
-                        found = analyzer_for(op.config).analyze_batch(todo, op.query)
-                except Exception as exc:
-                    # Not fatal here: each value is analyzed again when applied, and
-                    # withheld if that fails too (EngineUnavailable, a detector bug).
-                    log.warning("batch text analysis failed (%s)", type(exc).__name__)
-                    continue
-                for text, spans in zip(todo, found, strict=True):
-                    done[(op.analysis_key, text)] = spans
+                    found = p.running.result()
+                except PoolFailed as exc:
+                    log.warning("%s; analyzing in-process", exc)
+            try:
+                if found is None:
+                    found = analyzer_for(p.op.config).analyze_batch(p.texts, p.op.query)
+            except Exception as exc:
+                # Not fatal here: each value is analyzed again when applied, and
+                # withheld if that fails too (EngineUnavailable, a detector bug).
+                log.warning("batch text analysis failed (%s)", type(exc).__name__)
+                continue
+            for text, spans in zip(p.texts, found, strict=True):
+                done[(p.op.analysis_key, text)] = spans
 
     def clear_prefetch(self) -> None:
         self.text.prefetched.clear()
@@ -461,6 +504,17 @@ class Executor:
         return out
 
     # -- results ------------------------------------------------------------------
+    def tally(self) -> tuple[Any, ...] | None:
+        """All this job's counters as one hashable value: equal tallies of one plan mean
+        equal :meth:`outcome_counts` and :attr:`rules_used`. None when free text was
+        scanned (entity counts vary too much to be worth keeping)."""
+        if self.text.entities:
+            return None
+        return tuple(
+            (mask, t.records > 0, tuple(t.cells), tuple(t.withheld))
+            for mask, t in sorted(self._tables.items())
+        )
+
     def outcome_counts(self) -> dict[str, dict[str, int]]:
         """field path -> outcome label -> number of values, over every table used."""
         out: dict[str, dict[str, int]] = {}
@@ -515,6 +569,8 @@ def _is_null(node: Node, value: Any) -> bool:
             raise RecordError(node.path, "null is not allowed")
         return True
     if not node.check(value):
+        if type(value) is float and not math.isfinite(value):
+            raise RecordError(node.path, "expected a finite number (NaN and Infinity are not JSON)")
         raise RecordError(node.path, f"expected {_type_name(node)}, got {type(value).__name__}")
     return False
 

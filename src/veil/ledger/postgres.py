@@ -312,7 +312,7 @@ class PostgresLedger:
         self._lock_timeout_ms = max(1, round(lock_timeout * 1000))
         self._lock_args = (_LOCK_CLASS, _lock_key(schema))
         self._lock = threading.Lock()
-        self._group: GroupCommit[_Pending, StoredEvent] = GroupCommit(self._write_batch)
+        self._group: GroupCommit[_Pending, StoredEvent] = GroupCommit(self.write_batch)
         self._conn: Conn | None = None
         self._pid = os.getpid()
         self._inherited: list[Conn] = []
@@ -542,10 +542,19 @@ class PostgresLedger:
         be in the ledger (which then records a disclosure that did not happen, the safe
         way round).
         """
-        return self._group.submit(_prepare(event, idempotent, self._name, as_datetime=True))
+        return self._group.submit(self.prepare(event, idempotent=idempotent))
 
-    def _write_batch(self, batch: Sequence[_Pending]) -> list[StoredEvent | BaseException]:
-        """One transaction for ``batch``, under the advisory lock that orders all writers."""
+    def prepare(self, event: Event, *, idempotent: bool = False) -> _Pending:
+        """Serialize and digest ``event`` for :meth:`write_batch` (no lock, no I/O)."""
+        return _prepare(event, idempotent, self._name, as_datetime=True)
+
+    def write_batch(self, batch: Sequence[_Pending]) -> list[StoredEvent | BaseException]:
+        """One transaction for ``batch``, under the advisory lock that orders all writers.
+
+        Returns one stored event per item, or the exception that failed that item; if it
+        raises, nothing of the batch was recorded (see :meth:`append` for the one case
+        where a broken connection leaves that open).
+        """
         committing = False
 
         def write(conn: Conn) -> list[StoredEvent | BaseException]:

@@ -41,7 +41,7 @@ from .chain import (
     normalize_time,
     verify_chain,
 )
-from .events import Event, canonical_json
+from .events import Event
 from .group import GroupCommit
 
 SCHEMA_VERSION = 2
@@ -131,8 +131,26 @@ def _prepare(event: Event, idempotent: bool, where: str, *, as_datetime: bool = 
             f"{where}: could not append: the event time is not ISO-8601",
             hint="leave Event.time at its default or give an ISO-8601 timestamp",
         ) from None
-    body = canonical_json(event.body())
+    body = event.body_json()
     return _Pending(event, body, subjects, _digest(subjects), time, idempotent)
+
+
+_INSERT_EVENTS = (
+    "INSERT INTO events(seq, event_id, time, kind, recipient, purpose, dataset, body,"
+    " subjects_digest, prev_hash, hash) VALUES "
+)
+_EVENT_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
+#: events per INSERT statement (11 parameters each; SQLite allows 32766 per statement)
+_ROWS_PER_INSERT = 500
+
+
+def _parts(rows: list[tuple[Any, ...]], n: int) -> Iterator[list[tuple[Any, ...]]]:
+    for i in range(0, len(rows), n):
+        yield rows[i : i + n]
+
+
+def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:
+    return [v for r in rows for v in r]
 
 
 def _joined(sorted_unique: list[str]) -> bytes | None:
@@ -219,7 +237,7 @@ class SQLiteLedger:
         # Threads of one process queue here instead of in SQLite's busy handler, whose
         # sleeping back-off turned a busy write lock into p99 latencies of ~1 s under load;
         # whoever waits is written in the next batch (one transaction, one fsync).
-        self._group: GroupCommit[_Pending, StoredEvent] = GroupCommit(self._write_batch)
+        self._group: GroupCommit[_Pending, StoredEvent] = GroupCommit(self.write_batch)
         self._conns: list[tuple[int, sqlite3.Connection]] = []
         self._closed = False
         self._json = False
@@ -395,10 +413,18 @@ class SQLiteLedger:
         fsync); each still returns only once its event is durable. If this raises,
         nothing of this event was recorded and the caller must not disclose.
         """
-        return self._group.submit(_prepare(event, idempotent, f"ledger {self.path}"))
+        return self._group.submit(self.prepare(event, idempotent=idempotent))
 
-    def _write_batch(self, batch: Sequence[_Pending]) -> list[StoredEvent | BaseException]:
-        """One transaction for ``batch``: chain each event after the previous, then commit."""
+    def prepare(self, event: Event, *, idempotent: bool = False) -> _Pending:
+        """Serialize and digest ``event`` for :meth:`write_batch` (no lock, no I/O)."""
+        return _prepare(event, idempotent, f"ledger {self.path}")
+
+    def write_batch(self, batch: Sequence[_Pending]) -> list[StoredEvent | BaseException]:
+        """One transaction for ``batch``: chain each event after the previous, then commit.
+
+        Returns one stored event per item, or the exception that failed that item; if it
+        raises, nothing of the batch was recorded.
+        """
         conn = self._conn()
         out: list[StoredEvent | BaseException] = []
         with self._guard("append the event"):
@@ -409,6 +435,8 @@ class SQLiteLedger:
                     "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
                 ).fetchone()
                 seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+                rows: list[tuple[Any, ...]] = []
+                subjects: list[tuple[str, list[str]]] = []
                 for p in batch:
                     eid = p.event.event_id
                     if eid in known:
@@ -417,20 +445,24 @@ class SQLiteLedger:
                     seq += 1
                     h = link_hash_text(prev, seq, p.body_json, p.digest, self._key)
                     ev = p.event
-                    conn.execute(
-                        "INSERT INTO events(seq, event_id, time, kind, recipient, purpose,"
-                        " dataset, body, subjects_digest, prev_hash, hash)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    rows.append(
                         (seq, eid, p.time, ev.kind, ev.recipient, ev.purpose, ev.dataset,
-                         p.body_json, p.digest, prev, h),
+                         p.body_json, p.digest, prev, h)
                     )  # fmt: skip
-                    self._insert_subjects(conn, eid, p.subjects)
+                    subjects.append((eid, p.subjects))
                     out.append(StoredEvent(seq=seq, event=ev, prev_hash=prev, hash=h))
                     known[eid] = seq
                     prev = h
-                conn.executemany(
-                    "UPDATE meta SET value = ? WHERE key = ?",
-                    ((str(seq), "head_seq"), (prev, "head_hash")),
+                # A statement per table, not per event: each statement hands the GIL back
+                # and forth with the event loop's thread, and under load a hand-back can
+                # wait a switch interval (5 ms).
+                for part in _parts(rows, _ROWS_PER_INSERT):
+                    conn.execute(_INSERT_EVENTS + ",".join([_EVENT_ROW] * len(part)), _flat(part))
+                self._insert_subjects(conn, subjects)
+                conn.execute(
+                    "UPDATE meta SET value = CASE key WHEN 'head_seq' THEN ? ELSE ? END"
+                    " WHERE key IN ('head_seq', 'head_hash')",
+                    (str(seq), prev),
                 )
                 conn.execute("COMMIT")
             except BaseException:
@@ -473,25 +505,35 @@ class SQLiteLedger:
             row[0], self._event(row[0], row[1], [r[0] for r in subs]), row[2], row[3]
         )
 
-    def _insert_subjects(self, conn: sqlite3.Connection, eid: str, subjects: list[str]) -> None:
-        packed = _pack(subjects)
-        if packed is not None:
-            conn.execute(
-                "INSERT INTO event_subject_sets(event_id, count, data) VALUES (?, ?, ?)",
-                (eid, len(subjects), packed),
-            )
-        elif subjects and self._json and not any("\x00" in x for x in subjects):
+    def _insert_subjects(
+        self, conn: sqlite3.Connection, events: list[tuple[str, list[str]]]
+    ) -> None:
+        """The data subjects of ``events`` (event id, sorted unique ids): bulk sets one by
+        one, every other (event, subject) pair of the batch in one statement."""
+        pairs: list[tuple[str, str]] = []
+        for eid, subjects in events:
+            packed = _pack(subjects)
+            if packed is not None:
+                conn.execute(
+                    "INSERT INTO event_subject_sets(event_id, count, data) VALUES (?, ?, ?)",
+                    (eid, len(subjects), packed),
+                )
+            else:
+                pairs.extend((eid, s) for s in subjects)
+        if not pairs:
+            return
+        if self._json and not any("\x00" in e or "\x00" in s for e, s in pairs):
             # (json_each would cut an id at a NUL; executemany binds it whole)
             # One statement decoding a JSON array in C: ~2x faster than executemany.
             conn.execute(
                 "INSERT INTO event_subjects(event_id, data_subject_id)"
-                " SELECT ?, value FROM json_each(?)",
-                (eid, json.dumps(subjects, ensure_ascii=False)),
+                " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+                " FROM json_each(?)",
+                (json.dumps(pairs, ensure_ascii=False),),
             )
-        elif subjects:
+        else:
             conn.executemany(
-                "INSERT INTO event_subjects(event_id, data_subject_id) VALUES (?, ?)",
-                ((eid, s) for s in subjects),
+                "INSERT INTO event_subjects(event_id, data_subject_id) VALUES (?, ?)", pairs
             )
 
     # -- reading -----------------------------------------------------------------------

@@ -9,15 +9,14 @@ and a hint, never a value from the request.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
 import logging
+import math
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -26,17 +25,19 @@ from fastapi import Request as HttpRequest
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..core import Veil
+from ..core import Job, Veil
 from ..errors import AccessDenied, InputError, LedgerError, RequestError, VeilError
 from ..keys import Keyring
 from ..ledger import open_ledger
+from ..ledger.base import StoredEvent
 from ..request import Request
 from .auth import Authenticator, AuthError, Principal
+from .jsonio import FastJSONResponse, ndjson_line
 from .limits import BodyLimit, LimitExceeded, check_shape
 from .metrics import Metrics, TimedLedger
 from .settings import ServiceSettings
@@ -68,6 +69,37 @@ class Purpose(BaseModel):
     action: str = Field(default="read", max_length=200)
     context: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("context")
+    @classmethod
+    def _finite_context(cls, context: dict[str, Any]) -> dict[str, Any]:
+        """Python's JSON parser takes NaN and Infinity; policy conditions and the ledger's
+        snapshot of the context must not see numbers JSON cannot spell."""
+        where = non_finite_path(context)
+        if where is not None:
+            raise ValueError(
+                f"context{where} is NaN or Infinity, which JSON cannot carry; "
+                "send a finite number or a string"
+            )
+        return context
+
+
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """Where in ``value`` the first NaN or infinity is (``.a[2]``), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = non_finite_path(item, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
+        if found is not None:
+            return found
+    return None
 
 
 class SanitizeBody(Purpose):
@@ -246,16 +278,18 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @contextlib.asynccontextmanager
-async def _serving(_: FastAPI) -> AsyncIterator[None]:
+async def _serving(app: FastAPI) -> AsyncIterator[None]:
     """At start-up, move everything loaded so far (bundle, models, modules) out of the
     collector's reach and make young collections rarer: with the defaults, full
     collections over ~100k start-up objects paused the server for up to ~100 ms and
-    dominated p99 latency (measured with benchmarks/bench_http.py)."""
+    dominated p99 latency (measured with benchmarks/bench_http.py). At shutdown, write
+    the queued ledger events before the process ends."""
     await run_in_threadpool(lambda: None)  # the thread pool's modules load before the freeze
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     yield
+    await run_in_threadpool(app.state.ledger.close)
 
 
 def create_app(
@@ -267,7 +301,8 @@ def create_app(
     if ledger is None:
         ledger = open_ledger(settings.ledger, keys.get("ledger") if keys.has("ledger") else None)
     raw_ledger = ledger
-    state = PolicyState(settings.policies, TimedLedger(ledger, metrics), keys)
+    timed = TimedLedger(ledger, metrics)
+    state = PolicyState(settings.policies, timed, keys)
     auth = authenticator or Authenticator.from_files(
         settings.api_keys_file,
         settings.jwks_file,
@@ -290,9 +325,26 @@ def create_app(
     )
     app.state.veil_state = state
     app.state.metrics = metrics
-    # Ledger appends wait on their own threads (a plain executor hop costs ~40% less CPU
-    # than anyio's); waiting appends are group-committed by the ledger.
-    ledger_threads = ThreadPoolExecutor(max_workers=64, thread_name_prefix="veil-ledger")
+    app.state.ledger = timed
+
+    async def start(veil: Veil, req: Request) -> Job:
+        """``veil.start`` with the refusal's ledger append awaited, not run on the loop
+        (a stream of refused requests used to stall every other one on fsyncs)."""
+        try:
+            return veil.start(req, log_refusal=False)
+        except AccessDenied as exc:
+            try:
+                await timed.append_async(veil.refusal(req, exc))
+            except LedgerError:  # the refusal stands even if it cannot be logged
+                log.warning("could not record a refusal in the ledger")
+            raise
+
+    async def commit(job: Job) -> StoredEvent:
+        """The job's event, durable: the one wait between the engine and the answer.
+        Appends queue for the ledger's writer thread, which group-commits them."""
+        if job.committed is None:
+            job.committed = await timed.append_async(job.event())
+        return job.committed
 
     @app.exception_handler(VeilError)
     async def veil_error(_: HttpRequest, exc: VeilError) -> JSONResponse:
@@ -373,17 +425,17 @@ def create_app(
         for rec in body.records:
             check_shape(rec, limits.max_depth, limits.max_string)
         veil = state.current
-        job = veil.start(_request(who, body))
+        job = await start(veil, _request(who, body))
         # One batch: free text in the records is analyzed together (None: filtered out).
         batch = [(rec, i) for i, rec in enumerate(body.records, 1)]
         records = [out for out in job.apply_batch(batch) if out is not None]
-        stored = await asyncio.get_running_loop().run_in_executor(ledger_threads, job.commit)
+        stored = await commit(job)
         e = stored.event
         record_metrics(veil, e)
         # Returned as a Response: the records were already checked by the engine, so
         # FastAPI's response-model pass would only re-validate them (response_model stays
         # for the OpenAPI schema).
-        return JSONResponse(
+        return FastJSONResponse(
             {
                 "records": records,
                 "event_id": e.event_id,
@@ -417,7 +469,7 @@ def create_app(
                 dataset=dataset, purpose=purpose, recipient=recipient, action=action, reason=reason
             ),
         )
-        job = await run_in_threadpool(veil.start, req)
+        job = await start(veil, req)
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115
         try:
             buffer = b""
@@ -436,7 +488,7 @@ def create_app(
                     parsed.append((rec, n))
                 for out in job.apply_batch(parsed):  # free text analyzed per chunk
                     if out is not None:
-                        spool.write(json.dumps(out, ensure_ascii=False).encode() + b"\n")
+                        spool.write(ndjson_line(out))
 
             async for chunk in request.stream():
                 buffer += chunk
@@ -449,7 +501,7 @@ def create_app(
                     await run_in_threadpool(process, batch)
             if buffer.strip():
                 await run_in_threadpool(process, [(line_no + 1, buffer)])
-            stored = await run_in_threadpool(job.commit)
+            stored = await commit(job)
         except BaseException:
             spool.close()
             raise

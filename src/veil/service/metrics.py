@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..core import Appender
+from ..errors import ledger_failure
 from ..ledger.base import StoredEvent
 from ..ledger.events import Event
+from ..ledger.writer import AsyncAppender, BatchLedger
 
 
 class Metrics:
@@ -93,20 +98,57 @@ class OutcomeCounts(Collector):
 
 
 class TimedLedger:
-    """Wraps a ledger to time appends; failures are counted and re-raised unchanged."""
+    """Wraps a ledger to time appends; failures are counted and re-raised as LedgerError.
+
+    :meth:`append_async` is the service's path: the ledger's own batched writer when it
+    has one (:class:`~veil.ledger.writer.AsyncAppender`), else ``append`` in a thread.
+    """
 
     def __init__(self, inner: Appender, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
+        batched = hasattr(inner, "prepare") and hasattr(inner, "write_batch")
+        self.writer = AsyncAppender(cast(BatchLedger, inner)) if batched else None
+        self._threads: ThreadPoolExecutor | None = None
 
     def append(self, event: Event) -> StoredEvent:
         start = time.perf_counter()
         try:
             stored = self.inner.append(event)
         except Exception:
-            self.metrics.ledger_failures.inc()
-            self.metrics.up.set(0)
+            self._failed()
             raise
+        self._done(start)
+        return stored
+
+    async def append_async(self, event: Event) -> StoredEvent:
+        """:meth:`append` without blocking the event loop; LedgerError if not durable."""
+        start = time.perf_counter()
+        try:
+            if self.writer is not None:
+                stored = await self.writer.append(event)
+            else:
+                if self._threads is None:
+                    self._threads = ThreadPoolExecutor(64, thread_name_prefix="veil-ledger")
+                loop = asyncio.get_running_loop()
+                stored = await loop.run_in_executor(self._threads, self.inner.append, event)
+        except Exception as exc:
+            self._failed()
+            raise ledger_failure(exc) from None
+        self._done(start)
+        return stored
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer thread (the ledger stays open)."""
+        if self.writer is not None:
+            self.writer.close()
+        if self._threads is not None:
+            self._threads.shutdown()
+
+    def _failed(self) -> None:
+        self.metrics.ledger_failures.inc()
+        self.metrics.up.set(0)
+
+    def _done(self, start: float) -> None:
         self.metrics.ledger_latency.observe(time.perf_counter() - start)
         self.metrics.up.set(1)
-        return stored

@@ -35,9 +35,12 @@ from .spans import Span
 
 #: fewer texts than this are analyzed in-process: shipping them costs more than it saves
 MIN_TEXTS = 32
-#: texts per task sent to a worker, by engine: about 10 ms of work for the pattern
-#: engine; the NER model runs much faster on bigger batches (nlp.pipe), so it gets more
-CHUNK = {"default": 8, "ner": 32}
+#: texts per task sent to a worker: ~20 ms of work for the pattern engine, and a batch
+#: the NER model pipes well. Smaller tasks starved the workers while this process
+#: applied records: the executor's feeder thread, which refills their queue, only
+#: gets the GIL between the main thread's switch intervals (chunks of 8 left them
+#: idle up to a quarter of the time). Larger ones leave one worker finishing alone.
+CHUNK = 32
 
 _Wire = list[list[tuple[int, int, str, float]]]
 
@@ -121,27 +124,54 @@ class TextPool:
         chunk fails in a worker; a broken pool (a worker died) is replaced on the next
         call.
         """
+        return self.start(config, query, texts).result()
+
+    def start(self, config: EngineConfig, query: Query, texts: Sequence[str]) -> Analysis:
+        """:meth:`analyze` without waiting: the workers start on ``texts`` now, and
+        :meth:`Analysis.result` collects the spans (callers queue several and work
+        while the pool does). Raises :class:`PoolFailed` if the pool cannot take them."""
         pool = self._executor()
-        key = config.key
-        # Small chunks, so that the workers finish together.
-        n = CHUNK.get(config.engine, 8)
-        chunks = [list(texts[i : i + n]) for i in range(0, len(texts), n)]
+        n = CHUNK
         futures: list[Future[_Wire]] = []
         try:
-            futures = [pool.submit(_analyze, key, query, c) for c in chunks]
+            for i in range(0, len(texts), n):
+                futures.append(pool.submit(_analyze, config.key, query, list(texts[i : i + n])))
+        except Exception as exc:
+            self._failed(pool, futures)
+            raise PoolFailed(f"text analysis in a worker failed ({type(exc).__name__})") from None
+        return Analysis(self, pool, futures)
+
+    def _failed(self, pool: ProcessPoolExecutor, futures: list[Future[_Wire]]) -> None:
+        for f in futures:
+            f.cancel()
+        if getattr(pool, "_broken", False):
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Analysis:
+    """Texts a :class:`TextPool` is analyzing (:meth:`TextPool.start`)."""
+
+    def __init__(self, owner: TextPool, pool: ProcessPoolExecutor, futures: list[Future[_Wire]]):
+        self._owner, self._pool, self._futures = owner, pool, futures
+
+    def result(self) -> list[list[Span]]:
+        """Spans per text, in order; raises :class:`PoolFailed` if a chunk failed."""
+        try:
             out: list[list[Span]] = []
-            for f in futures:
+            for f in self._futures:
                 out.extend([Span(*s) for s in spans] for spans in f.result())
         except Exception as exc:
-            for f in futures:
-                f.cancel()
-            if getattr(pool, "_broken", False):
-                with self._lock:
-                    if self._pool is pool:
-                        self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            self._owner._failed(self._pool, self._futures)
             raise PoolFailed(f"text analysis in a worker failed ({type(exc).__name__})") from None
         return out
+
+    def cancel(self) -> None:
+        """Drop what has not started (the caller no longer needs the spans)."""
+        for f in self._futures:
+            f.cancel()
 
 
 _SHARED: dict[int, TextPool] = {}
