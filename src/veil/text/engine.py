@@ -395,6 +395,8 @@ def _pattern_recognizers(config: EngineConfig) -> list[Any]:
 
     from presidio_analyzer import Pattern, PatternRecognizer
 
+    from .phones import VeilPhoneRecognizer
+
     # phonenumbers accepts only numbers valid in a region's numbering plan, so the
     # fictional 555 exchange (and numbers from plans it does not know yet) pass
     # undetected; in free text, a NANP-shaped number near a phone word is a phone.
@@ -448,7 +450,7 @@ def _pattern_recognizers(config: EngineConfig) -> list[Any]:
         MacAddressRecognizer(),
         MedicalLicenseRecognizer(),
         NhsRecognizer(),
-        PhoneRecognizer(supported_regions=config.phone_regions),
+        VeilPhoneRecognizer(supported_regions=config.phone_regions),
         UrlRecognizer(),
         UsBankRecognizer(),
         UsItinRecognizer(),
