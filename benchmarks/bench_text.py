@@ -100,29 +100,42 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+#: per side: notes/s, CPU ms per note (medians), and its speed ratio to the first side
+#: in each round (median, lowest, highest)
+Rates = dict[str, tuple[float, float, tuple[float, float, float]]]
+
+
 def _median_rates(
     sides: dict[str, Side], n: int, rounds: int, seed: int, pids: Callable[[], list[int]]
-) -> dict[str, tuple[float, float]]:
+) -> Rates:
     """Per side: notes/s and CPU ms per note (this process and the pool's workers),
-    medians over ``rounds``. Every run gets ``n`` notes no process has seen (a first
-    sighting costs, e.g. spaCy vocabulary entries, and in production every note is
-    new); rounds interleave the sides, so a burst of load elsewhere on the machine does
-    not fall on one side only. CPU time hardly depends on that load: it shows what each
-    side costs, and what it would do with every core to itself."""
+    medians over ``rounds``, and each round's ratio to the first side (the baseline).
+
+    Every run gets ``n`` notes no process has seen (a first sighting costs, e.g. spaCy
+    vocabulary entries, and in production every note is new). This VM's speed drifts:
+    the same pure-Python loop takes 15 to 37 ms of CPU from one second to the next. So
+    rounds interleave the sides (odd rounds in reverse order, so neither end of a round
+    is favoured) and the ratios are taken within each round, where the sides ran
+    seconds apart, rather than between medians gathered over minutes."""
+    names = list(sides)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
     for r in range(rounds):
-        for i, (name, run) in enumerate(sides.items()):
-            texts = [x.text for x in notes(n, seed=seed + 100 * r + i)]
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            texts = [x.text for x in notes(n, seed=seed + 100 * r + names.index(name))]
             c0, t0 = _cpu_seconds(pids()), time.perf_counter()
-            run(texts)
+            sides[name](texts)
             times[name].append((time.perf_counter() - t0, _cpu_seconds(pids()) - c0))
-    return {
-        name: (
+    base = [w for w, _ in times[names[0]]]
+    out: Rates = {}
+    for name, t in times.items():
+        ratios = [b / w for b, (w, _) in zip(base, t, strict=True)]
+        out[name] = (
             n / statistics.median(w for w, _ in t),
             1000 * statistics.median(c for _, c in t) / n,
+            (statistics.median(ratios), min(ratios), max(ratios)),
         )
-        for name, t in times.items()
-    }
+    return out
 
 
 def stock_presidio(tuned: Any) -> Any:
@@ -158,7 +171,7 @@ def stock_presidio(tuned: Any) -> Any:
 
 def bench(
     engine: str, analyzer: TextAnalyzer, query: Query, args: argparse.Namespace
-) -> dict[str, tuple[float, float]]:
+) -> tuple[Rates, float]:
     from presidio_anonymizer import AnonymizerEngine
     from presidio_anonymizer.entities import OperatorConfig
 
@@ -223,16 +236,15 @@ def bench(
     rates = _median_rates(
         sides, args.timing, args.rounds, seed=5000, pids=shared_pool(workers).pids
     )
-    rates[f"(pool({workers}) start-up, once per process: {startup:.1f} s)"] = (0.0, 0.0)
-    return rates
+    return rates, startup
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notes", type=int, default=400)
-    ap.add_argument("--timing", type=int, default=600)
+    ap.add_argument("--timing", type=int, default=400)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--engines", default="default,ner", help="comma-separated")
     args = ap.parse_args()
     gold = notes(args.notes, seed=1234)
@@ -251,16 +263,16 @@ def main() -> None:
             print(
                 f"{e:<15}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}{int(m['support']):>9}"
             )
-        rates = bench(engine, analyzer, query, args)
+        rates, startup = bench(engine, analyzer, query, args)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(
             f"-- engine {engine}: throughput, {args.timing} new notes per run, entities "
             f"{', '.join(asked)} ({os.cpu_count()} CPUs, load average {load})"
         )
-        base = rates["presidio loop"][0]
-        print(f"{'':<26}{'notes/s':>10}{'ratio':>8}{'CPU ms/note':>14}")
-        for name, (r, cpu) in rates.items():
-            print(f"{name:<26}{r:>10.1f}{r / base:>7.2f}x{cpu:>14.2f}" if r else name)
+        print(f"{'':<26}{'notes/s':>10}{'CPU ms/note':>13}   ratio to the loop, per round")
+        for name, (rate, cpu, (median, low, high)) in rates.items():
+            print(f"{name:<26}{rate:>10.1f}{cpu:>13.2f}   {median:.2f}x ({low:.2f}-{high:.2f})")
+        print(f"(pool({args.workers}) start-up, once per process: {startup:.1f} s)")
 
 
 if __name__ == "__main__":
