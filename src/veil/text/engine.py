@@ -223,6 +223,8 @@ def _build(config: EngineConfig) -> tuple[Any, Any]:
     _quiet_presidio()
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
+    from .patterns import lean
+
     engine = _nlp_engine(config)
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     for recognizer in _pattern_recognizers(config):
@@ -233,6 +235,7 @@ def _build(config: EngineConfig) -> tuple[Any, Any]:
         registry.add_recognizer(SpacyRecognizer(supported_entities=sorted(NER_ENTITIES)))
     for name, decl in config.recognizers:
         registry.add_recognizer(_custom(name, decl))
+    registry.recognizers = [lean(r) for r in registry.recognizers]
     analyzer = AnalyzerEngine(
         registry=registry,
         nlp_engine=engine,

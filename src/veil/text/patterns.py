@@ -1,0 +1,119 @@
+"""Presidio's pattern recognizers, with the loop around their regexes made lean.
+
+``PatternRecognizer`` times every regex with two ``datetime.now()`` calls and logs the
+time at DEBUG, per pattern per text: on short clinical notes that bookkeeping was a
+third of the pattern recognizers' cost, more than many of the regexes themselves.
+:func:`lean` gives a recognizer the same loop without it: same compiled patterns and
+flags, same ReDoS timeout, same validation, invalidation, scores, explanations and
+metadata (``tests/text/test_patterns.py`` compares them with Presidio's, field by
+field). Recognizers that bring their own ``analyze`` (IBAN) are left as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import regex  # type: ignore[import-untyped]
+from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
+from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
+
+log = logging.getLogger("presidio-analyzer")
+
+_NAME = RecognizerResult.RECOGNIZER_NAME_KEY
+_ID = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+
+
+class _Lean:
+    """Mixed in before a ``PatternRecognizer`` class (see :func:`lean`)."""
+
+    def analyze(
+        self: Any,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: Any = None,
+        regex_flags: int | None = None,
+    ) -> list[Any]:
+        # PatternRecognizer.analyze and __analyze_patterns (presidio-analyzer 2.2),
+        # without the per-pattern timing and its DEBUG log.
+        results: list[Any] = []
+        if not self.patterns:
+            return results
+        flags = regex_flags if regex_flags else self.global_regex_flags
+        entity = self.supported_entities[0]
+        for pattern in self.patterns:
+            if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
+                pattern.compiled_with_flags = flags
+                pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+            try:
+                for match in pattern.compiled_regex.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+                    start, end = match.span()
+                    current = text[start:end]
+                    if current == "":
+                        continue
+                    score = pattern.score
+                    validation = self.validate_result(current)
+                    description = self.build_regex_explanation(
+                        self.name, pattern.name, pattern.regex, score, validation, flags
+                    )
+                    result = RecognizerResult(
+                        entity_type=entity,
+                        start=start,
+                        end=end,
+                        score=score,
+                        analysis_explanation=description,
+                        recognition_metadata={_NAME: self.name, _ID: self.id},
+                    )
+                    if validation is not None:
+                        result.score = (
+                            EntityRecognizer.MAX_SCORE if validation else EntityRecognizer.MIN_SCORE
+                        )
+                    invalidation = self.invalidate_result(current)
+                    if invalidation is not None and invalidation:
+                        result.score = EntityRecognizer.MIN_SCORE
+                    if result.score > EntityRecognizer.MIN_SCORE:
+                        results.append(result)
+                    description.score = result.score
+            except TimeoutError:
+                log.warning(
+                    "Regex pattern '%s' timed out after %s seconds, skipping.",
+                    pattern.name,
+                    REGEX_TIMEOUT_SECONDS,
+                )
+        return EntityRecognizer.remove_duplicates(results)
+
+
+@functools.cache
+def _lean_class(cls: Any) -> type:
+    return type(cls.__name__, (_Lean, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+
+
+def _plain(cls: type) -> bool:
+    """True if ``cls`` analyzes with PatternRecognizer's own loop."""
+    return (
+        issubclass(cls, PatternRecognizer)
+        and cls.analyze is PatternRecognizer.analyze
+        and getattr(cls, "_PatternRecognizer__analyze_patterns", None)
+        is PatternRecognizer._PatternRecognizer__analyze_patterns  # type: ignore[attr-defined]
+    )
+
+
+def lean(recognizer: Any) -> Any:
+    """``recognizer``, or its twin analyzing with the lean loop if it uses
+    PatternRecognizer's (same attributes, shared)."""
+    cls: Any = type(recognizer)
+    return _twin(recognizer, _lean_class(cls)) if _plain(cls) else recognizer
+
+
+def stock(recognizer: Any) -> Any:
+    """A twin of ``recognizer`` that analyzes with Presidio's own loop (the baseline of
+    benchmarks/bench_text.py, and what the tests compare with)."""
+    cls = type(recognizer)
+    return _twin(recognizer, cls.__bases__[1]) if issubclass(cls, _Lean) else recognizer
+
+
+def _twin(recognizer: Any, cls: Any) -> Any:
+    twin = cls.__new__(cls)
+    twin.__dict__.update(recognizer.__dict__)
+    return twin
