@@ -9,6 +9,7 @@ caller's business (see :func:`veil.io.spooled_output`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator
@@ -340,3 +341,9 @@ class BatchWriter:
 
     def close(self) -> None:
         self._w.close()
+
+    def abandon(self) -> None:
+        """Close after a failure, keeping the failure's error (the output is discarded;
+        left open, the writer would close itself later on a closed stream)."""
+        with contextlib.suppress(Exception):
+            self._w.close()

@@ -236,11 +236,15 @@ def sanitize_file(
     with spooled_output(dest, binary=True) as (spool, publish):
         writer = BatchWriter(spool, out_fmt, schema)
         done = 0
-        for batch in src.batches:
-            writer.write(job.apply(batch))
-            done += batch.num_rows
-            if on_batch is not None:
-                on_batch(done, src.total_rows)
+        try:
+            for batch in src.batches:
+                writer.write(job.apply(batch))
+                done += batch.num_rows
+                if on_batch is not None:
+                    on_batch(done, src.total_rows)
+        except BaseException:
+            writer.abandon()  # before the spool closes: the output is discarded anyway
+            raise
         writer.close()
         t1 = time.perf_counter()
         event = job.commit()
