@@ -39,6 +39,15 @@ def test_same_phones_as_presidio_on_synthetic_notes() -> None:
     assert sum(map(len, found)) > 50  # the notes do hold phone numbers
 
 
+def test_the_possible_leniency_parses_everything() -> None:
+    """Plans rest on validity; at leniency 0 (a possible length is enough) a 7-digit
+    run is a US number, and it must still be found."""
+    text = "call 555-1234 now"
+    veil = VeilPhoneRecognizer(("US",), leniency=0)
+    stock = PhoneRecognizer(supported_regions=("US",), leniency=0)
+    assert spans(veil, text) == spans(stock, text) != []
+
+
 def test_plans_of_the_bench_regions() -> None:
     """Lengths are those of every region sharing the calling code (+1 includes
     Canada's 7-digit local numbers)."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-from phonenumbers import PhoneMetadata
+from phonenumbers import Leniency, PhoneMetadata
 from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
     NumberParseException,
@@ -138,7 +138,8 @@ phonenumbers.enable_pattern_cache()
 class _Matcher(phonenumbers.PhoneNumberMatcher):
     def __init__(self, text: str, region: str, leniency: int) -> None:
         super().__init__(text, region, leniency=leniency)
-        self._plan = national_plan(region)
+        # The plans rest on validity; the POSSIBLE leniency asks for a length only.
+        self._plan = national_plan(region) if leniency >= Leniency.VALID else None
 
     def _extract_match(self, candidate: str, offset: int) -> Any:
         if self._plan is not None and self._plan.too_short(candidate):
