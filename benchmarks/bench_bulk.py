@@ -68,7 +68,7 @@ def rss_mib() -> float:
 def make_data(path: Path, rows: int, seed: int) -> None:
     """``rows`` health records: a 20k-record synth pool sampled row-wise, with unique
     patient ids, SSNs and phones drawn with numpy (so subjects are ~all distinct)."""
-    from veil.synth import patients
+    from veil.samples.synth import patients
 
     sys.path.insert(0, str(ROOT / "tests" / "bulk"))
     from bulk_cases import bundle, schema_of
@@ -104,7 +104,7 @@ def new_veil(ledger_path: Path) -> Any:
     from veil.core import Veil
     from veil.keys import Keyring
     from veil.ledger import open_ledger
-    from veil.validate import load_bundle
+    from veil.policy.validate import load_bundle
 
     return Veil(load_bundle(str(HEALTH)), open_ledger(f"sqlite:///{ledger_path}"), Keyring.demo())
 
@@ -325,8 +325,8 @@ def spark_compare(src: Path, tmp: Path, rows: int, repeat: int = 2) -> dict[str,
 def stream_child(src: Path, rows: int, tmp: Path) -> None:
     """Child process: ``rows`` rows (the source file repeated, subject ids made distinct
     per pass) through one bulk job to a Parquet file and the ledger; prints a JSON line."""
-    from veil.arrow_io import BatchWriter
     from veil.bulk import BulkJob
+    from veil.formats.arrow import BatchWriter
 
     veil = new_veil(tmp / "ledger-stream.db")
     job = BulkJob(veil, request(BILLING, "HPAYMT"))

@@ -19,13 +19,13 @@ from typing import Any
 
 from veil import transforms
 from veil.core import Veil
-from veil.io import Writer, read_jsonl
+from veil.formats.records import Writer, read_jsonl
 from veil.keys import Keyring
 from veil.ledger import open_ledger
+from veil.policy.validate import load_bundle
 from veil.request import Request
-from veil.synth import patients
+from veil.samples.synth import patients
 from veil.transforms.base import BindContext
-from veil.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTERS = {

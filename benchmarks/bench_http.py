@@ -44,8 +44,8 @@ from typing import Any
 import httpx
 import yaml
 
+from veil.samples.synth import patients
 from veil.service.auth import veil_keygen_api_key
-from veil.synth import patients
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTER = ("dr.alvarez", {"role": "clinician", "org": "org-north"})

@@ -47,11 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notes_synth import ENTITIES, notes, score
 from veil.core import Veil
 from veil.keys import Keyring
-from veil.policytest import MemoryLedger
+from veil.policy.testing import MemoryLedger
+from veil.policy.validate import load_bundle
 from veil.request import Request
 from veil.text.engine import EngineConfig, Query, TextAnalyzer, analyzer_for, ner_model_installed
 from veil.text.pool import MIN_TEXTS, shared_pool
-from veil.validate import load_bundle
 
 REGIONS = ["US", "GB", "DE", "FR"]
 BUNDLE = """\

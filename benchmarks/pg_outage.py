@@ -65,8 +65,8 @@ import yaml
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from veil.samples.synth import patients
 from veil.service.auth import veil_keygen_api_key
-from veil.synth import patients
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH = ROOT / "policies" / "health"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from veil import synth
+from veil.samples import synth
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "examples" / "data"
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from veil.bundle import Bundle
 from veil.core import Veil
 from veil.keys import Keyring
-from veil.policytest import MemoryLedger
-from veil.validate import load_bundle
+from veil.policy.bundle import Bundle
+from veil.policy.testing import MemoryLedger
+from veil.policy.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH = ROOT / "policies" / "health"

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from veil.cli import app
-from veil.synth import patients
+from veil.samples.synth import patients
 
 HEALTH = str(Path(__file__).resolve().parent.parent / "policies" / "health")
 RUNNER = CliRunner()

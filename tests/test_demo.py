@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from veil.demo import run_demo
 from veil.ledger import open_ledger
+from veil.samples.demo import run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,16 +12,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from veil.bundle import Bundle
 from veil.core import Veil
 from veil.errors import AccessDenied
-from veil.explain import explain
 from veil.keys import Keyring
 from veil.ledger.events import Event, Requester, canonical_json
-from veil.plan import build_plan
-from veil.policytest import MemoryLedger
+from veil.policy.bundle import Bundle
+from veil.policy.explain import explain
+from veil.policy.plan import build_plan
+from veil.policy.testing import MemoryLedger
 from veil.request import Request
-from veil.synth import patients
+from veil.samples.synth import patients
 
 BASE = list(patients(40, seed=3))
 ROLES = ["clinician", "nurse", "researcher", "billing_clerk", "auditor", "patient_app"]

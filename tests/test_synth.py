@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("faker")
 
-from veil import synth
+from veil.samples import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"
@@ -277,7 +277,7 @@ def test_generating_20k_patients_finishes() -> None:
 def test_module_imports_without_faker() -> None:
     code = (
         "import sys; sys.modules['faker'] = None\n"
-        "from veil import synth\n"
+        "from veil.samples import synth\n"
         "assert synth.luhn_valid('4111111111111111')\n"
         "gen = synth.patients(1)\n"
         "try:\n    next(gen)\nexcept ImportError as e:\n    print(e)\n"

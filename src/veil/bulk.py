@@ -17,14 +17,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from .arrow_io import DEFAULT_BATCH_ROWS, BatchWriter, Source, open_source, parquet_values
 from .core import Veil
 from .engines.columnar import ColumnarEngine, Tally
 from .errors import LedgerError, VeilError
-from .io import spooled_output
+from .formats.arrow import DEFAULT_BATCH_ROWS, BatchWriter, Source, open_source, parquet_values
+from .formats.records import spooled_output
 from .ledger.base import StoredEvent
 from .ledger.events import Event
-from .plan import Plan
+from .policy.plan import Plan
 from .request import Request
 
 

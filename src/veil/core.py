@@ -15,15 +15,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .bundle import Bundle
-from .conditions import ConditionSyntaxError
 from .engines.record import Bound, Executor, RecordError
 from .errors import AccessDenied, InputError, LedgerError, VeilError, ledger_failure
-from .explain import Explanation, explain
 from .keys import Keyring
 from .ledger.base import StoredEvent
 from .ledger.events import Event, FieldDisclosure, Requester, new_event_id, now_iso
-from .plan import Plan, PlanCache, build_plan
+from .policy.bundle import Bundle
+from .policy.conditions import ConditionSyntaxError
+from .policy.explain import Explanation, explain
+from .policy.plan import Plan, PlanCache, build_plan
 from .request import Request
 
 log = logging.getLogger("veil")

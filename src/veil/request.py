@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .bundle import Bundle
 from .errors import RequestError
 from .ledger.events import canonical_json
-from .model import AttributeDecl
+from .policy.bundle import Bundle
+from .policy.model import AttributeDecl
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -40,7 +40,7 @@ from .core import Veil
 from .engines.columnar import ColumnarEngine
 from .errors import ConfigError
 from .keys import Keyring
-from .plan import Plan
+from .policy.plan import Plan
 from .request import Request
 from .transforms.base import FieldType
 
@@ -88,7 +88,7 @@ def sanitize(
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     from .ledger import open_ledger
-    from .validate import load_bundle
+    from .policy.validate import load_bundle
 
     bundle = load_bundle(str(policies)) if isinstance(policies, str | Path) else policies
     keyring = keys if keys is not None else Keyring.from_environment()

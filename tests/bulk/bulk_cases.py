@@ -11,15 +11,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from veil.bundle import Bundle, DatasetInfo
 from veil.core import Veil
 from veil.engines.columnar import ColumnarEngine
 from veil.errors import InputError
 from veil.keys import Keyring
-from veil.policytest import MemoryLedger
+from veil.policy.bundle import Bundle, DatasetInfo
+from veil.policy.testing import MemoryLedger
+from veil.policy.validate import load_bundle
 from veil.request import Request
 from veil.transforms.base import FieldType
-from veil.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = Keyring.demo()

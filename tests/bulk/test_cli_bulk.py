@@ -15,9 +15,9 @@ from bulk_cases import ROOT, bundle, schema_of
 from rich.console import Console
 from typer.testing import CliRunner
 
-from veil import cli
+from veil.cli import sanitize as cli_sanitize
 from veil.cli import app
-from veil.synth import patients
+from veil.samples.synth import patients
 
 HEALTH = str(ROOT / "policies" / "health")
 RUNNER = CliRunner()
@@ -203,7 +203,7 @@ def test_progress_bar_shows_rows_per_second(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     buf = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=buf, force_terminal=True, width=120))
+    monkeypatch.setattr(cli_sanitize, "err", Console(file=buf, force_terminal=True, width=120))
     pq.write_table(_table(_records(50)), tmp_path / "in.parquet")
     res = RUNNER.invoke(
         app, _args(tmp_path / "in.parquet", tmp_path / "o.parquet", tmp_path / "l.db")

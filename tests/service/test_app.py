@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from veil.errors import LedgerError
 from veil.ledger import open_ledger
+from veil.samples.synth import patients
 from veil.service.app import create_app
 from veil.service.auth import veil_keygen_api_key
 from veil.service.settings import Limits, ServiceSettings
-from veil.synth import patients
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CANARY = "CANARY-5150"

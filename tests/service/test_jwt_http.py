@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
+from veil.samples.synth import patients
 from veil.service.app import create_app
 from veil.service.settings import ServiceSettings
-from veil.synth import patients
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ISS, AUD = "https://idp.example.org", "veil"

@@ -25,7 +25,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from veil.policytest import MemoryLedger
+from veil.policy.testing import MemoryLedger
 from veil.service.app import create_app
 from veil.service.auth import Authenticator, veil_keygen_api_key
 from veil.service.settings import Limits, ServiceSettings

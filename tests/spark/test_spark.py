@@ -20,10 +20,10 @@ from bulk_cases import KEYS, ROOT, schema_of
 
 from veil import spark as vspark
 from veil.engines.columnar import ColumnarEngine
-from veil.plan import compile_plan
+from veil.policy.plan import compile_plan
+from veil.policy.validate import load_bundle
 from veil.request import Request
-from veil.synth import accounts
-from veil.validate import load_bundle
+from veil.samples.synth import accounts
 
 FINANCE = ROOT / "policies" / "finance"
 # fpe, tokenize, generalize (year, month, bucket by size and bounds), a row filter by client

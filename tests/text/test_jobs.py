@@ -19,11 +19,11 @@ from veil.cli import app
 from veil.core import Veil
 from veil.errors import InputError
 from veil.keys import Keyring
-from veil.policytest import MemoryLedger
+from veil.policy.testing import MemoryLedger
+from veil.policy.validate import load_bundle
 from veil.request import Request
 from veil.text.engine import TextAnalyzer
 from veil.text.pool import PoolFailed
-from veil.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 FINANCE = ROOT / "policies" / "finance"

@@ -9,9 +9,9 @@ import yaml
 from typer.testing import CliRunner
 
 from veil.cli import app
-from veil.model import Dataset
+from veil.policy.model import Dataset
+from veil.policy.validate import load_bundle
 from veil.text.scan import scan_file
-from veil.validate import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "data"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from veil.errors import PolicyError
-from veil.validate import load_bundle
+from veil.policy.validate import load_bundle
 
 BUNDLE = """\
 bundle: {name: t}

@@ -38,13 +38,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..bundle import FieldInfo
-from ..conditions import ConditionSyntaxError, Context, Dnf, attribute_refs, holds_dnf
-from ..decision import Outcome
 from ..errors import InputError, TransformError
 from ..keys import Keyring
 from ..paths import PathSyntaxError, parse_selector
-from ..plan import Plan
+from ..policy.bundle import FieldInfo
+from ..policy.conditions import ConditionSyntaxError, Context, Dnf, attribute_refs, holds_dnf
+from ..policy.decision import Outcome
+from ..policy.plan import Plan
 from ..transforms.base import FieldType, Op
 from ..transforms.dates import DateShiftParams
 from . import kernels

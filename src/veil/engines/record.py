@@ -24,12 +24,12 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import transforms
-from ..bundle import FieldInfo
-from ..conditions import Context, holds_dnf
-from ..decision import Decision
 from ..keys import Keyring
 from ..paths import get_dotted
-from ..plan import Plan
+from ..policy.bundle import FieldInfo
+from ..policy.conditions import Context, holds_dnf
+from ..policy.decision import Decision
+from ..policy.plan import Plan
 from ..text.collect import JobText, job_scope
 from ..transforms.base import BindContext, CannotApply, FieldType, Op
 from ..transforms.text import ScanText

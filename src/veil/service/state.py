@@ -15,7 +15,7 @@ from pathlib import Path
 from ..core import Appender, Veil
 from ..errors import PolicyError
 from ..keys import Keyring
-from ..validate import load_bundle
+from ..policy.validate import load_bundle
 
 log = logging.getLogger("veil.service")
 

@@ -28,7 +28,7 @@ from py_abac.policy.conditions.logic.any_of import AnyOf
 from py_abac.policy.conditions.logic.not_ import Not
 from py_abac.policy.conditions.schema import ConditionSchema
 
-from .paths import PathSyntaxError, get_dotted, parse_selector
+from ..paths import PathSyntaxError, get_dotted, parse_selector
 
 ACES = ("subject", "action", "context", "resource")
 KNOWN_CONDITIONS = tuple(sorted(ConditionSchema.type_schemas))

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import Veil
+from ..errors import AccessDenied, VeilError
+from ..keys import Keyring
+from ..ledger.base import StoredEvent
+from ..ledger.events import Event
+from ..request import Request
 from .bundle import Bundle
-from .core import Veil
-from .errors import AccessDenied, VeilError
-from .keys import Keyring
-from .ledger.base import StoredEvent
-from .ledger.events import Event
 from .model import PolicyTest
-from .request import Request
 
 
 class MemoryLedger:

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .text.decl import RecognizerDecl
-from .transforms.base import FieldType
+from ..text.decl import RecognizerDecl
+from ..transforms.base import FieldType
 
 Verdict = Literal["allow", "redact", "deny", "exclude"]
 

@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .bundle import DatasetInfo
-from .errors import InputError
-from .transforms.base import FieldType
+from ..errors import InputError
+from ..policy.bundle import DatasetInfo
+from ..transforms.base import FieldType
 
 BULK_FORMATS = ("parquet", "csv", "arrow")
 _SUFFIXES = {

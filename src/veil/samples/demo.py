@@ -17,12 +17,12 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from .core import Veil
-from .errors import AccessDenied, ConfigError
-from .keys import Keyring
-from .ledger.events import Event
-from .request import Request
-from .validate import load_bundle
+from ..core import Veil
+from ..errors import AccessDenied, ConfigError
+from ..keys import Keyring
+from ..ledger.events import Event
+from ..policy.validate import load_bundle
+from ..request import Request
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def run_demo(root: Path, workdir: Path, console: Console) -> None:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    from .ledger import open_ledger
+    from ..ledger import open_ledger
 
     keys = Keyring.demo()
     ledger = open_ledger(f"sqlite:///{workdir / 'ledger.db'}", None)

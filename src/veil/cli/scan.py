@@ -10,7 +10,10 @@ from typing import Annotated
 
 import typer
 
+from .app import app
 
+
+@app.command("scan")
 def scan(
     input: Annotated[Path, typer.Argument(help="Sample data (JSON, JSONL or CSV).")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Name of the new dataset.")],
@@ -26,17 +29,17 @@ def scan(
     """Sample each field of INPUT, detect entity types and draft a dataset schema."""
     import re
 
-    from .errors import VeilError
+    from ..errors import VeilError
 
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", dataset):
         typer.echo("error: --dataset must be a simple name (letters, digits, _ . -)", err=True)
         raise typer.Exit(2)
     try:
-        from .text.scan import COMMON_TAGS, ScanInputError, scan_file
+        from ..text.scan import COMMON_TAGS, ScanInputError, scan_file
 
         vocabulary: tuple[str, ...] = COMMON_TAGS
         if policies is not None:
-            from .validate import load_bundle
+            from ..policy.validate import load_bundle
 
             vocabulary = tuple(load_bundle(str(policies)).vocabulary.tags)
         text, fields = scan_file(input, dataset, limit=sample, vocabulary=vocabulary)

@@ -22,19 +22,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import transforms
+from .. import transforms
+from ..errors import Issue, PolicyError, TransformError
+from ..paths import PathSyntaxError, parent, parse, strip_each
+from ..text.decl import RecognizerDecl
+from ..text.engine import NER_ENTITIES, check_regex
+from ..transforms.base import SCALAR_TYPES, FieldType
+from ..transforms.text import NamedRecognizer, ScanTextParams, unsupported_entities
 from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
 from .conditions import ACES, ALWAYS, Clause, ConditionSyntaxError, Context, parse_ace
 from .decision import ALLOW, DENY, REDACT, Outcome
-from .errors import Issue, PolicyError, TransformError
 from .loader import Located, RawBundle, format_loc, load_raw
 from .matching import RESERVED_CONTEXT, RESOURCE_KEYS, residual, resource_element, target_matches
 from .model import AttributeDecl, Dataset, Rule
-from .paths import PathSyntaxError, parent, parse, strip_each
-from .text.decl import RecognizerDecl
-from .text.engine import NER_ENTITIES, check_regex
-from .transforms.base import SCALAR_TYPES, FieldType
-from .transforms.text import NamedRecognizer, ScanTextParams, unsupported_entities
 
 _RECOGNIZER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from .bundle import DatasetInfo
-from .errors import InputError
-from .transforms.base import FieldType
+from ..errors import InputError
+from ..policy.bundle import DatasetInfo
+from ..transforms.base import FieldType
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "arrow")
 _SUFFIX = {

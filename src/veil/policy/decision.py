@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from .transforms.base import Params
+from ..transforms.base import Params
 
 Verdict = Literal["allow", "transform", "redact", "deny"]
 _CLASS = {"deny": 0, "redact": 1, "transform": 2, "allow": 3}

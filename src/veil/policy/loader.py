@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .errors import Issue, PolicyError
+from ..errors import Issue, PolicyError
+from ..text.decl import RecognizerDecl
 from .model import (
     AttributeDecl,
     BundleFile,
@@ -28,7 +29,6 @@ from .model import (
     Rule,
     Vocabulary,
 )
-from .text.decl import RecognizerDecl
 
 Loc = Sequence[str | int]
 

@@ -17,12 +17,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from threading import Lock
 
+from ..errors import AccessDenied
+from ..request import Request, check_request
 from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
 from .conditions import ALWAYS, Context, Dnf
 from .decision import Decision, Match, combine
-from .errors import AccessDenied
 from .matching import conjoin, residual, resource_element, target_matches
-from .request import Request, check_request
 
 MAX_PREDICATES = 16
 MIN_REASON_CHARS = 8

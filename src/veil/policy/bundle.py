@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..text.decl import RecognizerDecl
+from ..transforms.base import FieldType
 from .conditions import Dnf
 from .decision import Outcome
 from .loader import Located
 from .model import AttributeDecl, FieldDecl, PolicyTest, Rule, Vocabulary
-from .text.decl import RecognizerDecl
-from .transforms.base import FieldType
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,22 @@
+"""The ``veil`` command line: one module per command group over shared option types.
+
+``app`` (``cli/app.py``) is the Typer application; ``options`` holds the option types and
+the wrapper that turns a :class:`~veil.errors.VeilError` into a message and exit code.
+Each command module registers its commands on import: ``sanitize``, ``policy``
+(validate, explain, test), ``audit`` (verify, accounting, tail), ``reveal``, ``serve``
+(serve, api-key), ``demo`` and ``scan``. Heavy imports happen inside the commands, so
+``veil --help`` stays fast. ``main`` is the console-script entry point.
+"""
+
+from __future__ import annotations
+
+from . import audit, demo, policy, reveal, sanitize, scan, serve
+from .app import app
+
+__all__ = ["app", "main"]
+
+_COMMANDS = (audit, demo, policy, reveal, sanitize, scan, serve)  # imported to register
+
+
+def main() -> None:
+    app()
