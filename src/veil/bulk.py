@@ -128,7 +128,11 @@ class BulkJob:
         self.veil = veil
         self.plan = veil.start(request).plan  # refusals are logged and raised here
         self.engine = ColumnarEngine(
-            self.plan, veil.keys, drop_undeclared=drop_undeclared, line_offset=line_offset
+            self.plan,
+            veil.keys,
+            drop_undeclared=drop_undeclared,
+            line_offset=line_offset,
+            bound=veil.bound(self.plan),
         )
         self.part_rows = part_rows
         self.job_id = uuid.uuid4().hex

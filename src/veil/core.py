@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 from .engines.record import Bound, Executor, RecordError
@@ -25,6 +26,7 @@ from .policy.conditions import ConditionSyntaxError
 from .policy.explain import Explanation, explain
 from .policy.plan import Plan, PlanCache, build_plan
 from .request import Request
+from .transforms.base import TokenVault
 
 log = logging.getLogger("veil")
 
@@ -224,10 +226,20 @@ class Veil:
         *,
         plan_cache: int = 256,
         text_workers: int = 0,
+        vault: TokenVault | None = None,
+        as_of: date | None = None,
     ) -> None:
         """``text_workers`` > 0: :meth:`Job.apply_batch` analyzes free text in a pool of
         that many worker processes (one pool per process, started on first use, kept
-        until exit); ``os.cpu_count()`` keeps every core busy."""
+        until exit); ``os.cpu_count()`` keeps every core busy. ``vault`` holds random
+        tokens (``tokenize(mode=random)``); by default the ledger's own, if it has one.
+        ``as_of`` fixes the disclosure date (tests, reproducible extracts); by default it
+        is the UTC date each value is transformed on."""
+        if vault is None:
+            vault_of = getattr(ledger, "token_vault", None)
+            vault = vault_of() if callable(vault_of) else None
+        self.vault = vault
+        self.as_of = as_of
         self.bundle = bundle
         self.text_workers = text_workers
         self.ledger = ledger
@@ -244,7 +256,7 @@ class Veil:
             if hit is not None and hit[0] is plan:
                 self._bound.move_to_end(id(plan))
                 return hit[1]
-        b = Bound(plan, self.keys)
+        b = Bound(plan, self.keys, vault=self.vault, as_of=self.as_of)
         with self._bound_lock:
             self._bound[id(plan)] = (plan, b)
             while len(self._bound) > self._bound_size:

@@ -258,7 +258,10 @@ class ColumnarEngine:
         *,
         drop_undeclared: bool = False,
         line_offset: int | None = None,
+        bound: Bound | None = None,
     ) -> None:
+        """``bound``: the plan already bound (by :meth:`veil.core.Veil.bound`, with its
+        vault and disclosure date); by default it is bound here to ``keys`` alone."""
         ds = plan.dataset
         if not ds.is_flat:
             raise InputError(
@@ -270,6 +273,7 @@ class ColumnarEngine:
         self.keys = keys
         self.drop_undeclared = drop_undeclared
         self.line_offset = line_offset
+        self._given_bound = bound
         self.tally = Tally()
         self.key_fingerprints: dict[str, str] = {}
         self.rows_seen = 0
@@ -288,7 +292,7 @@ class ColumnarEngine:
     def _bind_all(self) -> None:
         # The record engine's binding, reused: the same ops (so keyed outputs are the same
         # bytes), bound before any batch, so a missing key fails first.
-        self._bound = Bound(self.plan, self.keys)
+        self._bound = self._given_bound or Bound(self.plan, self.keys)
         self.key_fingerprints = dict(self._bound.key_fingerprints)
 
     def _op(self, path: str, outcome: Outcome) -> Op:

@@ -31,7 +31,7 @@ from ..policy.conditions import Context, holds_dnf
 from ..policy.decision import Decision
 from ..policy.plan import Plan
 from ..text.collect import JobText, job_scope
-from ..transforms.base import BindContext, CannotApply, FieldType, Op
+from ..transforms.base import BindContext, CannotApply, FieldType, Op, TokenVault
 from ..transforms.text import ScanText
 
 if TYPE_CHECKING:
@@ -174,9 +174,18 @@ class Bound:
     serves every job of its plan, so per-request cost is only the counters.
     """
 
-    def __init__(self, plan: Plan, keys: Keyring) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        keys: Keyring,
+        *,
+        vault: TokenVault | None = None,
+        as_of: date | None = None,
+    ) -> None:
         self.plan = plan
         self.keys = keys
+        self.vault = vault
+        self.as_of = as_of
         self._ops: dict[tuple[str, str], Op] = {}
         self._trees: dict[int, Tree] = {}
         self._lock = threading.Lock()
@@ -211,6 +220,8 @@ class Bound:
                 info.value_type,
                 self.plan.request.effective_recipient,
                 self.keys,
+                as_of=self.as_of,
+                vault=self.vault,
             )
             for name in spec.keys_of(outcome.params):
                 self.key_fingerprints[name] = self.keys.fingerprint(name)

@@ -16,10 +16,11 @@ value is not disclosed (XACML semantics). ``CannotApply`` messages never hold va
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,12 +66,29 @@ class NoParams(Params):
     pass
 
 
+class TokenVault(Protocol):
+    """Where random re-identification codes live (45 CFR 164.514(c)): a code is drawn at
+    random, never computed from the value, and the value can only be found again by
+    looking the code up here. Implemented beside the ledger (same database)."""
+
+    def tokens(self, namespace: str, values: Sequence[str], make: Callable[[], str]) -> list[str]:
+        """The code of each value in ``namespace``, drawing (``make``) and durably storing
+        one for each value seen for the first time. Raises on any storage failure."""
+        ...
+
+    def reveal(self, namespace: str, token: str) -> str | None:
+        """The value behind ``token`` in ``namespace``, or None if it was never issued."""
+        ...
+
+
 @dataclass(frozen=True)
 class BindContext:
     """What an op may know, fixed at compile time.
 
     ``field_type`` is the type of the values the op receives (for a list of scalars,
     the item type). ``recipient`` lets keyed transforms derive per-recipient keys.
+    ``as_of`` is the disclosure date rules relative to it use (Safe Harbor's ages over
+    89); None means the UTC date when the op runs. ``vault`` stores random tokens.
     """
 
     dataset: str
@@ -78,7 +96,28 @@ class BindContext:
     field_type: FieldType
     recipient: str
     keys: Keyring
+    as_of: date | None = None
+    vault: TokenVault | None = None
 
+
+#: What an outcome discloses, for profiles and assertions (``veil.policy.proofs``):
+#: ``clear`` the value itself; ``reversible`` an encryption the key holder can undo;
+#: ``derived`` a keyed function of the value (hash, deterministic token); ``masked`` part
+#: of the characters; ``generalized`` a coarser value; ``shifted`` a moved date;
+#: ``random_token`` a code drawn at random (164.514(c)); ``scanned`` free text with the
+#: identifiers found in it treated; ``constant`` a fixed value; ``removed`` nothing.
+Disclosure = Literal[
+    "clear",
+    "reversible",
+    "derived",
+    "masked",
+    "generalized",
+    "shifted",
+    "random_token",
+    "scanned",
+    "constant",
+    "removed",
+]
 
 #: The hot-path function: (value, data_subject_id) -> transformed value.
 #: ``value`` is never None (the engine passes nulls through untouched).
@@ -100,6 +139,11 @@ class TransformSpec:
     reveal: Callable[[Any], float] | None = None
     #: Key names a params instance refers to (for compile-time key checks and the ledger).
     key_names: Callable[[Any], tuple[str, ...]] | None = None
+    #: The field types one params instance handles, when narrower than ``applies_to``
+    #: (``generalize(method=zip3)`` takes strings only); validation checks fields by it.
+    types_for: Callable[[Any], frozenset[FieldType]] | None = None
+    #: What one params instance discloses (see :data:`Disclosure`).
+    disclosure: Disclosure | Callable[[Any], Disclosure] = "masked"
 
     def parse_params(self, raw: dict[str, Any] | None) -> Params:
         return self.params_model.model_validate(raw or {})
@@ -109,6 +153,14 @@ class TransformSpec:
 
     def keys_of(self, params: Params) -> tuple[str, ...]:
         return self.key_names(params) if self.key_names else ()
+
+    def types(self, params: Params) -> frozenset[FieldType]:
+        """The field types these params can be applied to."""
+        return self.types_for(params) if self.types_for else self.applies_to
+
+    def discloses(self, params: Params) -> Disclosure:
+        d = self.disclosure
+        return d if isinstance(d, str) else d(params)
 
 
 REGISTRY: dict[str, TransformSpec] = {}

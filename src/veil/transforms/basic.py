@@ -33,6 +33,7 @@ def _never(value: Any, subject: str | None) -> Any:
 register(
     TransformSpec(
         name="keep",
+        disclosure="clear",
         params_model=NoParams,
         applies_to=ALL_TYPES,
         rank=100,
@@ -45,6 +46,7 @@ register(
 register(
     TransformSpec(
         name="redact",
+        disclosure="removed",
         params_model=NoParams,
         applies_to=ALL_TYPES,
         rank=0,
@@ -57,6 +59,7 @@ register(
 register(
     TransformSpec(
         name="nullify",
+        disclosure="constant",
         params_model=NoParams,
         applies_to=ALL_TYPES,
         rank=10,
@@ -83,6 +86,7 @@ def _bind_replace(params: ReplaceParams, ctx: BindContext) -> Op:
 register(
     TransformSpec(
         name="replace",
+        disclosure="constant",
         params_model=ReplaceParams,
         applies_to=SCALAR_TYPES,
         rank=20,

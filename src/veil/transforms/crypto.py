@@ -126,6 +126,7 @@ def _linkability(p: HashParams | TokenizeParams) -> float:
 register(
     TransformSpec(
         name="hash",
+        disclosure="derived",
         params_model=HashParams,
         applies_to=SCALAR_TYPES,
         rank=30,
@@ -141,6 +142,7 @@ register(
 register(
     TransformSpec(
         name="tokenize",
+        disclosure="derived",
         params_model=TokenizeParams,
         applies_to=SCALAR_TYPES,
         rank=40,
@@ -245,6 +247,7 @@ def _bind_fpe(params: FpeParams, ctx: BindContext) -> Op:
 register(
     TransformSpec(
         name="fpe",
+        disclosure="reversible",
         params_model=FpeParams,
         applies_to=frozenset({FieldType.STRING}),
         rank=90,

@@ -75,6 +75,7 @@ def _bind_date_shift(params: DateShiftParams, ctx: BindContext) -> Op:
 register(
     TransformSpec(
         name="date_shift",
+        disclosure="shifted",
         params_model=DateShiftParams,
         applies_to=DATE_TYPES,
         rank=85,

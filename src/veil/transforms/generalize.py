@@ -258,6 +258,7 @@ def _bind(params: GeneralizeParams, ctx: BindContext) -> Op:
 register(
     TransformSpec(
         name="generalize",
+        disclosure="generalized",
         params_model=GeneralizeParams,
         applies_to=DATE_TYPES | NUMERIC | {FieldType.STRING},
         rank=50,

@@ -98,6 +98,7 @@ def _bind_mask(params: MaskParams, ctx: BindContext) -> Op:
 register(
     TransformSpec(
         name="mask",
+        disclosure="masked",
         params_model=MaskParams,
         applies_to=frozenset({FieldType.STRING, FieldType.INTEGER}),
         rank=60,
@@ -133,6 +134,7 @@ def _bind_truncate(params: TruncateParams, ctx: BindContext) -> Op:
 register(
     TransformSpec(
         name="truncate",
+        disclosure="masked",
         params_model=TruncateParams,
         applies_to=frozenset({FieldType.STRING}),
         rank=70,

@@ -338,6 +338,7 @@ def _keys(p: ScanTextParams) -> tuple[str, ...]:
 register(
     TransformSpec(
         name="scan_text",
+        disclosure="scanned",
         params_model=ScanTextParams,
         applies_to=frozenset({FieldType.STRING}),
         # Reveals the narrative minus the listed identifiers: more than any transform of
