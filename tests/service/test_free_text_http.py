@@ -101,10 +101,17 @@ def test_support_gets_the_memo_with_identifiers_treated(service: dict[str, Any])
         assert secret not in body
 
 
-def test_fraud_analyst_reads_the_memo_in_clear(service: dict[str, Any]) -> None:
+def test_fraud_analyst_reads_the_memo_with_card_numbers_as_bin_and_last_four(
+    service: dict[str, Any],
+) -> None:
+    """PCI DSS v4.0 3.4.1 holds inside free text too (the bundle's pan-display view)."""
     got = _post(service, "fraud", "FRAUD")
-    assert got["records"][0]["memo"] == MEMO
-    assert json.loads(_event_body(service, got["event_id"]))["fields"]["memo"]["entities"] == {}
+    memo = got["records"][0]["memo"]
+    assert CARD not in memo
+    digits = CARD.replace(" ", "").replace("-", "")
+    assert memo == MEMO.replace(CARD, CARD[:7] + "** **** " + digits[-4:])
+    entities = json.loads(_event_body(service, got["event_id"]))["fields"]["memo"]["entities"]
+    assert entities == {"CREDIT_CARD": 2}
 
 
 def test_stream_agrees_with_json(service: dict[str, Any]) -> None:

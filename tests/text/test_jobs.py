@@ -80,11 +80,12 @@ def test_support_gets_the_memo_treated_and_the_ledger_counts_without_values(
     assert all(s not in stored for s in SECRETS)
 
 
-def test_fraud_analyst_gets_the_memo_unchanged(finance: Veil) -> None:
+def test_fraud_analyst_gets_the_memo_with_only_the_card_number_masked(finance: Veil) -> None:
+    """Everything but the card number unchanged; the card as BIN + last four (PCI 3.4.1)."""
     rec = dict(_txns()[0], memo=MEMO)
     result = finance.sanitize(FRAUD, [rec])
-    assert result.records[0]["memo"] == MEMO
-    assert result.event.event.fields["memo"].entities == {}
+    assert result.records[0]["memo"] == MEMO.replace("4111 1111 1111 1111", "4111 11** **** 1111")
+    assert result.event.event.fields["memo"].entities == {"CREDIT_CARD": 1}
 
 
 def test_counts_are_per_job_even_across_threads(finance: Veil) -> None:

@@ -30,17 +30,32 @@ from .options import (
 
 @policy_app.command("validate")
 def policy_validate(directory: Annotated[Path, typer.Argument(help="Bundle directory.")]) -> None:
-    """Check a bundle; list every problem with file, line and hint."""
+    """Check a bundle; list every problem with file, line and hint; prove its profile
+    views and assertions over every request it declares (counterexamples on failure)."""
 
     def body() -> None:
+        from ..errors import PolicyError
+        from ..policy.proofs import issues_of, prove
         from ..policy.validate import load_bundle
 
         b = load_bundle(str(directory))
+        report = prove(b)
+        if not report.ok:
+            raise PolicyError(issues_of(b, report))
         out.print(
             f"[green]ok[/]: bundle '{b.name}' {b.short_version}: {len(b.datasets)} datasets,"
             f" {len(b.rules)} rules, {len(b.tests)} tests",
             highlight=False,
         )
+        for v in b.views:
+            out.print(
+                f"[green]proved[/]: view '{v.name}' meets {v.profile.ref} "
+                f"({v.profile.title}) over {report.planned:,} planned requests "
+                f"of {report.requests:,}",
+                highlight=False,
+            )
+        for a in b.assertions:
+            out.print(f"[green]proved[/]: assertion '{a.id}'", highlight=False)
 
     run(body)
 

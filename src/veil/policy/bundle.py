@@ -9,12 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from ..text.decl import RecognizerDecl
 from ..transforms.base import FieldType
 from .conditions import Dnf
 from .decision import Outcome
 from .loader import Located
-from .model import AttributeDecl, FieldDecl, PolicyTest, Rule, Vocabulary
+from .model import (
+    Assertion,
+    AttributeDecl,
+    FieldDecl,
+    PolicyTest,
+    PurposeDecl,
+    RecipientDecl,
+    Rule,
+    Vocabulary,
+)
+from .profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,31 @@ class CompiledRule:
 
 
 @dataclass(frozen=True)
+class View:
+    """A profile applied to the requests its scope selects (``profiles:`` in a bundle)."""
+
+    name: str
+    profile: Profile
+    options: BaseModel
+    datasets: frozenset[str] | None
+    when: dict[str, Dnf]  # subject, action, context: decided per request
+    #: identifier class -> the bundle tags that mark a field as holding it
+    class_tags: dict[str, frozenset[str]]
+    src: Located
+
+
+@dataclass(frozen=True)
+class CompiledAssertion:
+    assertion: Assertion
+    when: dict[str, Dnf]
+    src: Located
+
+    @property
+    def id(self) -> str:
+        return self.assertion.id
+
+
+@dataclass(frozen=True)
 class Bundle:
     name: str
     version: str
@@ -74,10 +111,22 @@ class Bundle:
     tests: tuple[PolicyTest, ...] = ()
     test_src: tuple[Located, ...] = field(default_factory=tuple)
     recognizers: dict[str, RecognizerDecl] = field(default_factory=dict)
+    purposes: dict[str, PurposeDecl] = field(default_factory=dict)
+    recipients: dict[str, RecipientDecl] = field(default_factory=dict)
+    views: tuple[View, ...] = ()
+    assertions: tuple[CompiledAssertion, ...] = ()
 
     @property
     def short_version(self) -> str:
         return self.version.split(":", 1)[-1][:12]
 
 
-__all__ = ["Bundle", "CompiledRule", "DatasetInfo", "FieldDecl", "FieldInfo"]
+__all__ = [
+    "Bundle",
+    "CompiledAssertion",
+    "CompiledRule",
+    "DatasetInfo",
+    "FieldDecl",
+    "FieldInfo",
+    "View",
+]

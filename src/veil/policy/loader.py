@@ -21,11 +21,14 @@ from pydantic import ValidationError
 from ..errors import Issue, PolicyError
 from ..text.decl import RecognizerDecl
 from .model import (
+    Assertion,
     AttributeDecl,
     BundleFile,
     BundleMeta,
     Dataset,
     PolicyTest,
+    ProfileView,
+    RecipientDecl,
     Rule,
     Vocabulary,
 )
@@ -65,6 +68,13 @@ class RawBundle:
     attr_src: dict[str, Located] = field(default_factory=dict)
     recognizers: dict[str, RecognizerDecl] = field(default_factory=dict)
     recognizer_src: dict[str, Located] = field(default_factory=dict)
+    recipients: dict[str, RecipientDecl] = field(default_factory=dict)
+    recipient_src: dict[str, Located] = field(default_factory=dict)
+    profiles: dict[str, ProfileView] = field(default_factory=dict)
+    profile_src: dict[str, Located] = field(default_factory=dict)
+    assertions: list[Assertion] = field(default_factory=list)
+    assertion_src: list[Located] = field(default_factory=list)
+    vocabulary_src: Located | None = None
 
 
 def format_loc(loc: Loc) -> str:
@@ -300,6 +310,34 @@ def load_raw(root: str | Path) -> RawBundle:
             node,
             issues,
         )
+        _merge_named(
+            "recipient",
+            "recipients",
+            bf.recipients,
+            raw.recipients,
+            raw.recipient_src,
+            rel,
+            node,
+            issues,
+        )
+        _merge_named(
+            "profile view",
+            "profiles",
+            bf.profiles,
+            raw.profiles,
+            raw.profile_src,
+            rel,
+            node,
+            issues,
+        )
+        anode = _child(node, "assertions")
+        for i, assertion in enumerate(bf.assertions):
+            raw.assertions.append(assertion)
+            raw.assertion_src.append(
+                Located(rel, _child(anode, i) if anode else None, ("assertions", i))
+            )
+        if bf.vocabulary is not None and raw.vocabulary_src is None:
+            raw.vocabulary_src = Located(rel, _child(node, "vocabulary"), ("vocabulary",))
         rnode = _child(node, "rules")
         for i, rule in enumerate(bf.rules):
             raw.rules.append(rule)

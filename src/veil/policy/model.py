@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..text.decl import RecognizerDecl
-from ..transforms.base import FieldType
+from ..transforms.base import Disclosure, FieldType
 
 Verdict = Literal["allow", "redact", "deny", "exclude"]
 
@@ -127,6 +127,104 @@ class PolicyTest(Strict):
     expect: TestExpect
 
 
+#: What a purpose of use is under HIPAA, which decides whether its disclosures are listed
+#: in an accounting (45 CFR 164.528(a)(1)) and whether a limited data set may serve it
+#: (164.514(e)(3)(i)). ``other`` is neither exempt nor LDS-eligible.
+PurposeCategory = Literal[
+    "treatment",
+    "payment",
+    "health_care_operations",
+    "to_individual",
+    "incident",
+    "authorization",
+    "directory",
+    "national_security",
+    "correctional_law_enforcement_custody",
+    "research",
+    "public_health",
+    "health_oversight",
+    "judicial",
+    "law_enforcement",
+    "marketing",
+    "other",
+]
+
+
+class PurposeDecl(Strict):
+    """A purpose of use. A plain string in ``vocabulary.purposes`` is its description."""
+
+    description: str = ""
+    category: PurposeCategory = "other"
+    #: 164.528(b)(2)(iv): "a brief statement of the purpose of the disclosure that
+    #: reasonably informs the individual of the basis for the disclosure"
+    statement: str = ""
+    #: force an event of this purpose into (True) or out of (False) the accounting; by
+    #: default the category decides (see ``veil.ledger.accounting.EXEMPT``)
+    accountable: bool | None = None
+
+
+class RecipientDecl(Strict):
+    """Someone data is disclosed to, as an accounting names them (164.528(b)(2)(ii))."""
+
+    name: str = Field(min_length=1)
+    address: str = ""
+    business_associate: bool = False
+    #: agreements in force with this recipient; ``data_use_agreement`` (164.514(e)(4)) is
+    #: what a limited data set needs
+    agreements: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class ScopeWhen(Strict):
+    """Which requests a profile view or an assertion governs: rule conditions over the
+    subject, action and context (never the record: a view is decided per request)."""
+
+    subject: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    action: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    context: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+
+
+class ProfileView(Strict):
+    """A shipped profile applied to some requests: ``profiles: {research: {profile:
+    hipaa-safe-harbor, when: ...}}``. ``classes`` maps the profile's identifier classes
+    to this bundle's tags where the names differ (by default a class is the tag of the
+    same name)."""
+
+    profile: str = Field(pattern=r"^[a-z0-9\-]+(@[A-Za-z0-9.\-]+)?$")
+    description: str = ""
+    datasets: list[str] | None = None
+    when: ScopeWhen = Field(default_factory=ScopeWhen)
+    classes: dict[str, list[str]] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class FieldSelect(Strict):
+    """Fields an assertion is about: any field matching any of the given parts."""
+
+    fields: list[str] | None = None
+    tags: list[str] | None = None
+    types: list[FieldType] | None = None
+
+
+class Assertion(Strict):
+    """A property of the bundle proved at validation over every request it declares, e.g.
+    "no direct identifier reaches HRESCH in clear or as a derived token"."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    description: str = ""
+    datasets: list[str] | None = None
+    when: ScopeWhen = Field(default_factory=ScopeWhen)
+    fields: FieldSelect
+    allow: list[Disclosure] | None = None
+    never: list[Disclosure] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Assertion:
+        if (self.allow is None) == (self.never is None):
+            raise ValueError("give exactly one of 'allow' or 'never'")
+        return self
+
+
 class BundleMeta(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
@@ -134,7 +232,8 @@ class BundleMeta(Strict):
 
 class Vocabulary(Strict):
     tags: dict[str, str] = Field(default_factory=dict)  # tag -> meaning
-    purposes: dict[str, str] = Field(default_factory=dict)  # purpose code -> meaning
+    #: purpose code -> description, or a :class:`PurposeDecl`
+    purposes: dict[str, str | PurposeDecl] = Field(default_factory=dict)
     actions: list[str] = Field(default_factory=lambda: ["read"])
 
 
@@ -150,6 +249,9 @@ class BundleFile(Strict):
     tests: list[PolicyTest] = Field(default_factory=list)
     #: custom free-text detectors by name (see :class:`RecognizerDecl`)
     recognizers: dict[str, RecognizerDecl] = Field(default_factory=dict)
+    recipients: dict[str, RecipientDecl] = Field(default_factory=dict)
+    profiles: dict[str, ProfileView] = Field(default_factory=dict)
+    assertions: list[Assertion] = Field(default_factory=list)
 
     @field_validator("subject_attributes")
     @classmethod

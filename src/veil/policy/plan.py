@@ -14,7 +14,7 @@ not per record.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from threading import Lock
 
 from ..errors import AccessDenied
@@ -23,6 +23,7 @@ from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
 from .conditions import ALWAYS, Context, Dnf
 from .decision import Decision, Match, combine
 from .matching import conjoin, residual, resource_element, target_matches
+from .views import conformance, views_of
 
 MAX_PREDICATES = 16
 MIN_REASON_CHARS = 8
@@ -46,6 +47,8 @@ class Plan:
     predicate_rules: tuple[str, ...]  # rule id behind each predicate, for explanations
     row_filters: tuple[tuple[str, int | None], ...]  # (rule id, predicate index or None=always)
     notes: tuple[str, ...] = ()
+    #: profile views that govern this request: view name -> profile (``name@version``)
+    views: tuple[tuple[str, str], ...] = ()
     _memo: dict[int, dict[str, Decision]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -84,11 +87,22 @@ def _rule_residual(cr: CompiledRule, ctx: Context) -> Dnf:
 
 
 def compile_plan(bundle: Bundle, req: Request) -> Plan:
-    """Build the plan and refuse it if policy denies the request (raises AccessDenied)."""
+    """Build the plan and refuse it if policy denies the request (raises AccessDenied),
+    or if it would disclose something a profile view or assertion of the bundle does not
+    accept: ``veil policy validate`` proves that over every declared request, and this
+    catches the requests it could not foresee (fail closed)."""
     plan = build_plan(bundle, req)
     refusal = refusal_of(plan)
     if refusal is not None:
         raise refusal
+    violations = conformance(bundle, plan)
+    if violations:
+        v = violations[0]
+        raise AccessDenied(
+            f"policy cannot prove this disclosure: {v.describe()}",
+            rule_ids=v.rules,
+            hint="run `veil policy validate` on the bundle and fix what it reports",
+        )
     return plan
 
 
@@ -163,7 +177,7 @@ def build_plan(bundle: Bundle, req: Request) -> Plan:
                 dynamic.append((idx, m))
         fields[f.path] = FieldRules(f, tuple(static), tuple(dynamic))
 
-    return Plan(
+    plan = Plan(
         bundle.name,
         bundle.version,
         req,
@@ -174,6 +188,10 @@ def build_plan(bundle: Bundle, req: Request) -> Plan:
         tuple(row_filters),
         tuple(notes),
     )
+    views = views_of(bundle, plan)
+    if views:
+        plan = replace(plan, views=tuple((v.name, v.profile.ref) for v in views))
+    return plan
 
 
 def refusal_of(plan: Plan) -> AccessDenied | None:

@@ -17,6 +17,8 @@ A bundle that produces any issue is not loaded. Checks, by code:
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import re
 from typing import Any
 
@@ -30,6 +32,7 @@ from ..text.engine import NER_ENTITIES, check_regex
 from ..transforms.base import SCALAR_TYPES, FieldType
 from ..transforms.text import NamedRecognizer, ScanTextParams, unsupported_entities
 from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
+from .compliance import compile_compliance
 from .conditions import ACES, ALWAYS, Clause, ConditionSyntaxError, Context, parse_ace
 from .decision import ALLOW, DENY, REDACT, Outcome
 from .loader import Located, RawBundle, format_loc, load_raw
@@ -390,6 +393,7 @@ def _compile_rule(
                 f"declared tags: {', '.join(sorted(tags))}",
             )
     rule_datasets = [ds for ds in datasets.values() if t.datasets is None or ds.name in t.datasets]
+    _check_field_names(t.fields, rule_datasets, src, ("target", "fields"), issues)
     when = {}
     for ace in ACES:
         raw = getattr(rule.when, ace)
@@ -443,6 +447,34 @@ def _compile_rule(
     return CompiledRule(rule, order, src, when, outcome)
 
 
+def _check_field_names(
+    patterns: list[str] | None,
+    datasets: list[DatasetInfo],
+    src: Located,
+    where: tuple[Any, ...],
+    issues: _Issues,
+) -> None:
+    """Every name (or glob) in a field list must match a field of the datasets it is for:
+    a misspelt field in ``fields: [amount, balnce]`` would otherwise just never match."""
+    paths = [p for ds in datasets for p in ds.fields]
+    for i, pattern in enumerate(patterns or []):
+        glob = pattern.replace("[", "[[]")
+        if any(fnmatch.fnmatchcase(p, glob) for p in paths):
+            continue
+        close = difflib.get_close_matches(pattern, paths, n=3)
+        names = sorted({ds.name for ds in datasets})
+        issues.add(
+            "target",
+            f"field '{pattern}' is not a field of "
+            f"{'dataset' if len(names) == 1 else 'datasets'} {', '.join(names) or '(none)'}",
+            src,
+            (*where, i),
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else "use a declared field path (globs like 'name[*].*' are allowed)",
+        )
+
+
 def _check_field_coverage(
     cr: CompiledRule, rule_datasets: list[DatasetInfo], src: Located, issues: _Issues
 ) -> None:
@@ -469,13 +501,14 @@ def _check_field_coverage(
             )
             return
         spec = transforms.get(outcome.transform or "")
-        bad = [f.path for f in scalars if f.value_type not in spec.applies_to]
+        assert outcome.params is not None
+        types = spec.types(outcome.params)
+        bad = [f.path for f in scalars if f.value_type not in types]
         if bad:
-            kinds = ", ".join(sorted(t.value for t in spec.applies_to if t in SCALAR_TYPES))
+            kinds = ", ".join(sorted(t.value for t in types if t in SCALAR_TYPES))
             issues.add(
                 "transform",
-                f"transform '{spec.name}' cannot be applied to "
-                f"{', '.join(bad)} (it handles: {kinds})",
+                f"{outcome.describe()} cannot be applied to {', '.join(bad)} (it handles: {kinds})",
                 src,
                 ("then",),
                 "narrow the rule's target (fields, tags or types)",
@@ -525,6 +558,7 @@ def compile_bundle(raw: RawBundle) -> Bundle:
                 ("request", "dataset"),
             )
         del i
+    declared, views, assertions = compile_compliance(raw, datasets, tags, issues)
     if issues.items:
         raise PolicyError(issues.items)
     return Bundle(
@@ -540,4 +574,8 @@ def compile_bundle(raw: RawBundle) -> Bundle:
         tests=tuple(raw.tests),
         test_src=tuple(raw.test_src),
         recognizers=dict(raw.recognizers),
+        purposes=declared["purposes"],
+        recipients=declared["recipients"],
+        views=tuple(views),
+        assertions=tuple(assertions),
     )

@@ -79,10 +79,17 @@ def _bind_hash(params: HashParams, ctx: BindContext) -> Op:
 
 
 class TokenizeParams(Params):
+    """``mode: keyed`` (default): a keyed function of the value, so equal values give equal
+    tokens without any storage. ``mode: random``: a code drawn at random the first time a
+    value is seen for a recipient and kept in the token vault beside the ledger, the only
+    way back to the value (45 CFR 164.514(c): a re-identification code must not be
+    "derived from or related to information about the individual")."""
+
     key: KeyName
     prefix: str = "tok_"
     length: int = Field(default=16, ge=8, le=52)
     per_recipient: bool = True
+    mode: Literal["keyed", "random"] = "keyed"
 
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
@@ -110,12 +117,24 @@ def base32_prefix(length: int) -> Callable[[bytes], str]:
 
 
 def _bind_tokenize(params: TokenizeParams, ctx: BindContext) -> Op:
+    if params.mode == "random":
+        return _bind_random_token(params, ctx)
     mac, prefix, encode = _keyed_mac(params, ctx), params.prefix, base32_prefix(params.length)
 
     def tokenize(value: Any, subject: str | None) -> str:
         return prefix + encode(mac(value))
 
     return tokenize
+
+
+def _bind_random_token(params: TokenizeParams, ctx: BindContext) -> Op:
+    vault = ctx.vault
+    if vault is None:
+        raise TransformError(
+            "tokenize(mode='random') needs a token vault, and this ledger has none",
+            hint="use a SQLite or PostgreSQL ledger (the vault lives in the ledger database)",
+        )
+    raise TransformError("tokenize(mode='random') is not implemented yet")
 
 
 def _linkability(p: HashParams | TokenizeParams) -> float:
@@ -142,7 +161,7 @@ register(
 register(
     TransformSpec(
         name="tokenize",
-        disclosure="derived",
+        disclosure=lambda p: "random_token" if p.mode == "random" else "derived",
         params_model=TokenizeParams,
         applies_to=SCALAR_TYPES,
         rank=40,
