@@ -15,8 +15,8 @@ from bulk_cases import ROOT, bundle, schema_of
 from rich.console import Console
 from typer.testing import CliRunner
 
-from veil.cli import sanitize as cli_sanitize
 from veil.cli import app
+from veil.cli import sanitize as cli_sanitize
 from veil.samples.synth import patients
 
 HEALTH = str(ROOT / "policies" / "health")

@@ -11,8 +11,8 @@ from bulk_cases import CASES, Case, assert_equal, bundle, run_both
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from veil.samples import synth
 from veil.bulk import build_event
+from veil.samples import synth
 from veil.transforms.base import FieldType
 
 SYNTH = {

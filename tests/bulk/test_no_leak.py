@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 from bulk_cases import CASES, KEYS, Case, bundle, schema_of
 
-from veil.samples import synth
 from veil.core import Veil
 from veil.engines.columnar import ColumnarEngine
 from veil.policy.testing import MemoryLedger
+from veil.samples import synth
 from veil.transforms.base import FieldType
 
 SYNTH = {

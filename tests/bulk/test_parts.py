@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 from bulk_cases import CASES, KEYS, bundle, schema_of
 
-from veil.samples import synth
 from veil.bulk import BulkJob, part_event_id
 from veil.core import Veil
 from veil.policy.testing import MemoryLedger
+from veil.samples import synth
 
 
 def test_parts_add_up_to_one_event() -> None:
