@@ -25,6 +25,7 @@ from .formats.records import spooled_output
 from .ledger.base import StoredEvent
 from .ledger.events import Event
 from .policy.plan import Plan
+from .provenance import event_extras, treatment
 from .request import Request
 
 
@@ -53,7 +54,7 @@ def build_event(
         path: {
             "outcomes": c,
             "rules": sorted(used.get(path) or base[path].rules),
-            "treatment": base[path].outcome.describe(),
+            **treatment(base[path].outcome),
             "entities": dict(sorted(tally.entities[path].items()))
             if path in tally.entities
             else {},
@@ -76,6 +77,7 @@ def build_event(
         "records": {"read": tally.read, "returned": tally.returned, "filtered": tally.filtered},
         "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
         "key_fingerprints": key_fingerprints,
+        **event_extras(plan),
     }
     if event_id is not None:
         data["event_id"] = event_id

@@ -25,6 +25,7 @@ from .policy.bundle import Bundle
 from .policy.conditions import ConditionSyntaxError
 from .policy.explain import Explanation, explain
 from .policy.plan import Plan, PlanCache, build_plan
+from .provenance import event_extras, treatment
 from .request import Request
 from .transforms.base import TokenVault
 
@@ -171,6 +172,7 @@ class Job:
             "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
             "key_fingerprints": self.executor.key_fingerprints,
             "reason": "",
+            **event_extras(self.plan),
         }
         return Event.from_body(body, fields, sorted(self.subjects))
 
@@ -197,7 +199,7 @@ class Job:
                 plain[path] = {
                     "outcomes": c,
                     "rules": sorted(used.get(path) or base[path].rules),
-                    "treatment": base[path].outcome.describe(),
+                    **treatment(base[path].outcome),
                     "entities": dict(sorted(ents.items())) if ents else {},
                 }
                 fields[path] = FieldDisclosure.model_validate(plain[path])

@@ -187,7 +187,11 @@ def test_lds_needs_a_data_use_agreement_and_an_eligible_purpose(tmp_path: Path) 
 PCI = [
     ({"transform": "mask", "params": {"keep_first": 6, "keep_last": 4}}, {}, True),
     ({"transform": "mask", "params": {"keep_first": 7, "keep_last": 4}}, {}, False),
-    ({"transform": "mask", "params": {"keep_first": 8, "keep_last": 4}}, {"bin_digits": 8}, True),
+    # PCI SSC FAQ on 8-digit BINs: first eight and last two for any role; first eight and
+    # last four only for roles with a documented business need (outside the view)
+    ({"transform": "mask", "params": {"keep_first": 8, "keep_last": 2}}, {"bin_digits": 8}, True),
+    ({"transform": "mask", "params": {"keep_first": 8, "keep_last": 4}}, {"bin_digits": 8}, False),
+    ({"transform": "mask", "params": {"keep_first": 8, "keep_last": 2}}, {}, False),
     ({"transform": "mask", "params": {"keep_last": 5}}, {}, False),
     # a "Hive-style" class mask that leaves digits as they are shows the whole PAN
     (

@@ -25,6 +25,7 @@ USERS = {
     "clinician": ("dr.alvarez", {"role": "clinician", "org": "org-north"}),
     "researcher": ("r.chen", {"role": "researcher", "org": "university"}),
     "officer": ("po.singh", {"role": "privacy_officer", "org": "org-north"}),
+    "registry": ("reg.okafor", {"role": "registry_clerk", "org": "state-dph"}),
     "admin": ("ops.admin", {"role": "auditor", "org": "org-north"}),
 }
 
@@ -300,13 +301,27 @@ def test_audit_is_governed_by_policy(env: dict[str, Any]) -> None:
         headers=_h(env, "clinician"),
         json={"dataset": "patients", "purpose": "TREAT", "records": recs},
     )
+    r = c.post(
+        "/v1/sanitize",
+        headers=_h(env, "registry"),
+        json={
+            "dataset": "patients",
+            "purpose": "PUBHLTH",
+            "recipient": "state-dph",
+            "records": recs[:1],
+        },
+    )
+    assert r.status_code == 200, r.text
     pid = recs[0]["patient_id"]
     r = c.get(f"/v1/audit/accounting/{pid}?purpose=TREAT", headers=_h(env, "clinician"))
     assert r.status_code == 403
     r = c.get(f"/v1/audit/accounting/{pid}?purpose=HOPERAT", headers=_h(env, "officer"))
     assert r.status_code == 200, r.text
+    # 164.528(a)(1)(i): the treatment disclosure is not listed; the public health one is
     (entry,) = r.json()["disclosures"]
-    assert entry["recipient"] == "dr.alvarez" and entry["purpose"] == "TREAT"
+    assert entry["recipient"].startswith("State Department of Public Health")
+    assert entry["purpose"] == "PUBHLTH" and "164.512(b)" in entry["statement"]
+    assert r.json()["not_accountable"] == 1
     r = c.get("/v1/audit/events?purpose=HOPERAT", headers=_h(env, "officer"))
     assert r.status_code == 200 and r.json()["events"]
     r = c.post("/v1/audit/verify?purpose=HOPERAT", headers=_h(env, "officer"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,40 +43,89 @@ def audit_verify(ledger: LedgerUrl = DEFAULT_LEDGER, keys: KeysFile = None) -> N
 @audit_app.command("accounting")
 def audit_accounting(
     data_subject: Annotated[str, typer.Option("--data-subject", help="Whose disclosures.")],
-    since: Annotated[str | None, typer.Option(help="ISO date/time, inclusive.")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO date/time, exclusive.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    since: Annotated[
+        str | None, typer.Option(help="ISO date/time, inclusive (default: six years ago).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="ISO date/time, inclusive (default: now).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or html.")] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write it here (default stdout).")
+    ] = None,
+    produced_by: Annotated[
+        str | None,
+        typer.Option(
+            "--produced-by",
+            help="Who provides this accounting (recorded, 164.528(d)); default: the OS user.",
+        ),
+    ] = None,
+    entity: Annotated[str, typer.Option(help="Covered entity name for the page.")] = "",
+    summarize: Annotated[
+        bool,
+        typer.Option(
+            "--summarize/--each",
+            help="One entry per recipient and purpose for repeated disclosures (164.528(b)(3)).",
+        ),
+    ] = True,
+    include_exempt: Annotated[
+        bool,
+        typer.Option("--all", help="Also list exempt disclosures (an audit, not for the patient)."),
+    ] = False,
     ledger: LedgerUrl = DEFAULT_LEDGER,
     keys: KeysFile = None,
 ) -> None:
-    """HIPAA 164.528-style accounting of disclosures for one data subject."""
+    """HIPAA 164.528 accounting of disclosures for one data subject.
+
+    Lists the accountable disclosures of the six years before now (or --since/--until),
+    with the recipient's name and address, what was disclosed and why; repeated
+    disclosures to one recipient for one purpose as one entry. Providing it is recorded
+    in the ledger before it is shown.
+    """
 
     def body() -> None:
-        from ..ledger.accounting import render_csv, render_json
+        import getpass
 
-        entries = ledger_from(ledger, keyring_from(keys)).accounting(
-            data_subject, since=since, until=until
+        from ..ledger import hipaa
+
+        if fmt not in ("table", "csv", "json", "html"):
+            raise RequestError(f"unknown format '{fmt}'", hint="use table, csv, json or html")
+        led = ledger_from(ledger, keyring_from(keys))
+        report = hipaa.account(
+            led,
+            data_subject,
+            since=since,
+            until=until,
+            summarize=summarize,
+            include_exempt=include_exempt,
         )
-        if fmt == "csv":
-            sys.stdout.write(render_csv(entries))
-        elif fmt == "json":
-            sys.stdout.write(render_json(entries) + "\n")
-        elif fmt == "table":
+        who = produced_by or getpass.getuser()
+        stored = led.append(hipaa.provided_event(report, who, fmt))
+        if fmt == "table":
             t = Table(title=f"Accounting of disclosures for {data_subject}")
-            for col in ("date", "recipient", "purpose", "what was disclosed", "requester"):
+            for col in ("date", "recipient", "purpose", "what was disclosed", "disclosures"):
                 t.add_column(col)
-            for e in entries:
-                t.add_row(
-                    e.time[:19],
-                    e.recipient,
-                    e.purpose + (" [BREAK-GLASS]" if e.break_glass else ""),
-                    e.description,
-                    e.requester_id,
-                )
+            for row in hipaa.render_table_rows(report):
+                t.add_row(*row)
             out.print(t)
-            out.print(f"{len(entries)} disclosure(s)")
+            left = sum(report.exempt.values())
+            out.print(
+                f"{report.disclosures} disclosure(s) from {report.since[:10]} to "
+                f"{report.until[:10]}; {left} not accountable (164.528(a)(1)); "
+                f"recorded as ledger event #{stored.seq}",
+                highlight=False,
+            )
+            return
+        if fmt == "csv":
+            text = hipaa.render_csv(report)
+        elif fmt == "json":
+            text = hipaa.render_json(report)
         else:
-            raise RequestError(f"unknown format '{fmt}'", hint="use table, csv or json")
+            text = hipaa.render_html(report, entity=entity)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
 
     run(body)
 

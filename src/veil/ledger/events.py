@@ -23,7 +23,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-EventKind = Literal["disclosure", "refusal", "reveal"]
+EventKind = Literal["disclosure", "refusal", "reveal", "accounting", "acknowledgement"]
 
 
 class Requester(BaseModel):
@@ -43,6 +43,10 @@ class FieldDisclosure(BaseModel):
     treatment: str = ""
     #: PII entity type -> number found in this field's free text (scan_text), never values
     entities: dict[str, int] = Field(default_factory=dict)
+    #: the transform's effective parameters, defaults included (key names, never keys)
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: versions of the tables the transform used, e.g. {"zip3": "hipaa-census-2000@sha256:..."}
+    tables: dict[str, str] = Field(default_factory=dict)
 
 
 class RecordCounts(BaseModel):
@@ -57,6 +61,20 @@ class BreakGlass(BaseModel):
     used: bool = False
     reason: str | None = None
     rules: list[str] = Field(default_factory=list)
+
+
+class Accounting(BaseModel):
+    """What the accounting of disclosures (45 CFR 164.528) needs, decided at disclosure
+    time from the bundle then in force: whether this disclosure is accountable and on what
+    basis, the statement of purpose, and the recipient's name and address if known."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    accountable: bool = True
+    basis: str = ""
+    statement: str = ""
+    recipient_name: str = ""
+    recipient_address: str = ""
+    business_associate: bool = False
 
 
 class _Entropy(threading.local):
@@ -123,6 +141,14 @@ class Event(BaseModel):
     break_glass: BreakGlass = Field(default_factory=BreakGlass)
     key_fingerprints: dict[str, str] = Field(default_factory=dict)
     reason: str = ""
+    #: the veil release that made the disclosure
+    veil_version: str = ""
+    #: profile views in force: view name -> profile (``name@version``)
+    views: dict[str, str] = Field(default_factory=dict)
+    #: None on events written before veil recorded it: the accounting lists those
+    accounting: Accounting | None = None
+    #: refusals: what the request was refused for; accounting events: what was provided
+    details: dict[str, Any] = Field(default_factory=dict)
     #: Whose data was disclosed. Stored in its own indexed table; its digest is hashed.
     data_subjects: list[str] = Field(default_factory=list)
 

@@ -220,3 +220,55 @@ def compile_compliance(
     views = _views(raw, datasets, tags, issues)
     assertions = _assertions(raw, datasets, tags, issues)
     return {"purposes": purposes, "recipients": recipients}, views, assertions
+
+
+#: 45 CFR 164.528(a)(1): disclosures for which no accounting is owed, by purpose category.
+EXEMPT: dict[str, str] = {
+    "treatment": "164.528(a)(1)(i): to carry out treatment (164.506)",
+    "payment": "164.528(a)(1)(i): to carry out payment (164.506)",
+    "health_care_operations": "164.528(a)(1)(i): to carry out health care operations (164.506)",
+    "to_individual": "164.528(a)(1)(ii): to the individual, of PHI about them (164.502)",
+    "incident": "164.528(a)(1)(iii): incident to a permitted use or disclosure",
+    "authorization": "164.528(a)(1)(iv): pursuant to an authorization (164.508)",
+    "directory": "164.528(a)(1)(v): facility directory or persons involved in care (164.510)",
+    "national_security": "164.528(a)(1)(vi): national security or intelligence (164.512(k)(2))",
+    "correctional_law_enforcement_custody": (
+        "164.528(a)(1)(vii): correctional institutions or law enforcement custody "
+        "(164.512(k)(5))"
+    ),
+}
+#: Views after which what left is not an accountable disclosure of PHI.
+VIEW_EXEMPT: dict[str, str] = {
+    "hipaa-safe-harbor": "164.514(a)-(b): de-identified under Safe Harbor, not PHI",
+    "hipaa-limited-data-set": "164.528(a)(1)(viii): as part of a limited data set (164.514(e))",
+}
+
+
+def accounting_basis(
+    purposes: dict[str, PurposeDecl],
+    recipients: dict[str, RecipientDecl],
+    purpose: str,
+    recipient: str,
+    views: tuple[tuple[str, str], ...],
+) -> dict[str, Any]:
+    """What a ledger event records for the accounting of disclosures (164.528), decided
+    when the disclosure is made: whether it is accountable and why (an exemption of
+    (a)(1), or the view that made it non-PHI or a limited data set), the statement of
+    purpose ((b)(2)(iv)) and the recipient's name and address if known ((b)(2)(ii))."""
+    decl = purposes.get(purpose) or PurposeDecl()
+    exempt = EXEMPT.get(decl.category)
+    for _, ref in views:
+        exempt = exempt or VIEW_EXEMPT.get(ref.partition("@")[0])
+    accountable = exempt is None
+    if decl.accountable is not None:
+        accountable = decl.accountable
+        exempt = None if accountable else (exempt or "declared not accountable by the bundle")
+    who = recipients.get(recipient)
+    return {
+        "accountable": accountable,
+        "basis": exempt or f"164.528(a): {decl.category.replace('_', ' ')} disclosure",
+        "statement": decl.statement or decl.description or purpose,
+        "recipient_name": who.name if who else recipient,
+        "recipient_address": who.address if who else "",
+        "business_associate": bool(who and who.business_associate),
+    }

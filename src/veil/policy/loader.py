@@ -18,7 +18,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .. import safeyaml
 from ..errors import Issue, PolicyError
+from ..safeyaml import YamlLimitError
 from ..text.decl import RecognizerDecl
 from .model import (
     Assertion,
@@ -34,6 +36,9 @@ from .model import (
 )
 
 Loc = Sequence[str | int]
+#: Limits on one policy file (see :mod:`veil.safeyaml`) and on a whole bundle.
+FILE_LIMITS = safeyaml.Limits(max_bytes=2 * 1024 * 1024, max_depth=48, max_nodes=500_000)
+BUNDLE_MAX_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,18 @@ def bundle_version(root: Path, files: list[Path]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _duplicate_keys(node: yaml.Node, rel: str, loc: list[str | int], issues: list[Issue]) -> None:
+def _duplicate_keys(
+    node: yaml.Node,
+    rel: str,
+    loc: list[str | int],
+    issues: list[Issue],
+    seen_nodes: set[int] | None = None,
+) -> None:
+    # An aliased node is checked once, where it is defined, not at every alias.
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for k, v in node.value:
@@ -141,10 +157,10 @@ def _duplicate_keys(node: yaml.Node, rel: str, loc: list[str | int], issues: lis
                     )
                 )
             seen.add(key)
-            _duplicate_keys(v, rel, [*loc, key], issues)
+            _duplicate_keys(v, rel, [*loc, key], issues, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _duplicate_keys(item, rel, [*loc, i], issues)
+            _duplicate_keys(item, rel, [*loc, i], issues, seen_nodes)
 
 
 def _pydantic_issues(err: ValidationError, rel: str, node: yaml.Node | None) -> list[Issue]:
@@ -167,11 +183,26 @@ def _pydantic_issues(err: ValidationError, rel: str, node: yaml.Node | None) -> 
 
 def _load_file(path: Path, rel: str, issues: list[Issue]) -> tuple[BundleFile, yaml.Node] | None:
     try:
+        if path.stat().st_size > FILE_LIMITS.max_bytes:
+            raise YamlLimitError(f"larger than {FILE_LIMITS.max_bytes // 1024} KiB")
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = safeyaml.compose(text, FILE_LIMITS)
+        data = safeyaml.construct(node)
     except UnicodeDecodeError:
         issues.append(Issue("yaml", "file is not UTF-8 text", rel))
+        return None
+    except YamlLimitError as exc:
+        issues.append(
+            Issue(
+                "yaml_limit",
+                f"file is too large or too deep to load: {exc}",
+                rel,
+                exc.line,
+                hint="a policy file is at most "
+                f"{FILE_LIMITS.max_bytes // 1024} KiB, {FILE_LIMITS.max_depth} levels deep and "
+                f"{FILE_LIMITS.max_nodes:,} nodes with aliases expanded; split or simplify it",
+            )
+        )
         return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -245,6 +276,19 @@ def load_raw(root: str | Path) -> RawBundle:
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     if not files:
         raise PolicyError([Issue("empty", "no .yaml files in the policy directory", str(root))])
+    total = sum(f.stat().st_size for f in files)
+    if total > BUNDLE_MAX_BYTES:
+        raise PolicyError(
+            [
+                Issue(
+                    "yaml_limit",
+                    f"the bundle's files hold {total // 1024} KiB, more than "
+                    f"{BUNDLE_MAX_BYTES // 1024} KiB",
+                    str(root),
+                    hint="a policy bundle is rules and declarations, not data; keep it small",
+                )
+            ]
+        )
     issues: list[Issue] = []
     meta: BundleMeta | None = None
     vocab: Vocabulary | None = None

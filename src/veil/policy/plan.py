@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from threading import Lock
+from typing import Any
 
 from ..errors import AccessDenied
 from ..request import Request, check_request
 from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
+from .compliance import accounting_basis
 from .conditions import ALWAYS, Context, Dnf
 from .decision import Decision, Match, combine
 from .matching import conjoin, residual, resource_element, target_matches
@@ -49,6 +51,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     #: profile views that govern this request: view name -> profile (``name@version``)
     views: tuple[tuple[str, str], ...] = ()
+    #: what the ledger event records for the accounting of disclosures (164.528)
+    accounting: dict[str, Any] = field(default_factory=dict, compare=False)
     _memo: dict[int, dict[str, Decision]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -188,10 +192,11 @@ def build_plan(bundle: Bundle, req: Request) -> Plan:
         tuple(row_filters),
         tuple(notes),
     )
-    views = views_of(bundle, plan)
-    if views:
-        plan = replace(plan, views=tuple((v.name, v.profile.ref) for v in views))
-    return plan
+    views = tuple((v.name, v.profile.ref) for v in views_of(bundle, plan))
+    basis = accounting_basis(
+        bundle.purposes, bundle.recipients, req.purpose, req.effective_recipient, views
+    )
+    return replace(plan, views=views, accounting=basis, _memo={})
 
 
 def refusal_of(plan: Plan) -> AccessDenied | None:

@@ -529,8 +529,15 @@ LIMITED_DATA_SET = Profile(
 class PciOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     #: digits of the BIN (issuer identification number) that may be displayed: 6, or 8 for
-    #: issuers with 8-digit BINs (PCI SSC FAQ 1091)
+    #: 8-digit BINs. The PCI SSC FAQ on 8-digit BINs shows first eight and last TWO as a
+    #: display any role may see; first eight and last four "requires a list of roles that
+    #: need access to displays of more than BIN and last four", so veil caps a display at
+    #: ten digits either way (``MAX_SHOWN``): 6 + 4, or 8 + 2.
     bin_digits: int = Field(default=6, ge=6, le=8)
+
+
+#: At most this many PAN digits in one display (BIN + last four for a 6-digit BIN).
+MAX_SHOWN = 10
 
 
 def _pans() -> list[tuple[str, str]]:
@@ -561,6 +568,8 @@ def _shown_ok(pan: str, out: Any, bin_digits: int) -> bool:
     digits = "".join(_DIGITS.findall(pan))
     shown = "".join(_DIGITS.findall(str(out)))
     n = len(digits)
+    if len(shown) > MAX_SHOWN:
+        return False
     for head in range(min(bin_digits, len(shown)) + 1):
         tail = len(shown) - head
         if tail <= 4 and head + tail < n and shown == digits[:head] + digits[n - tail :]:
@@ -577,8 +586,8 @@ def check_pan(outcome: Outcome, ftype: FieldType, options: BaseModel) -> str | N
         if ok and not _shown_ok(pan, out, bin_digits):
             n = len(_DIGITS.findall(pan))
             return (
-                f"{outcome.describe()} displays more than the first {bin_digits} and last 4 "
-                f"digits of a {n}-digit card number ({layout})"
+                f"{outcome.describe()} displays more than the BIN (first {bin_digits}) and "
+                f"last 4 digits, {MAX_SHOWN} at most, of a {n}-digit card number ({layout})"
             )
     return None
 

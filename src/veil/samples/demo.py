@@ -18,9 +18,12 @@ from rich.panel import Panel
 from rich.table import Table
 
 from ..core import Veil
-from ..errors import AccessDenied, ConfigError
+from ..errors import AccessDenied, ConfigError, PolicyError
 from ..keys import Keyring
+from ..ledger import hipaa
 from ..ledger.events import Event
+from ..policy.bundle import Bundle
+from ..policy.proofs import issues_of, prove
 from ..policy.validate import load_bundle
 from ..request import Request
 
@@ -29,6 +32,12 @@ from ..request import Request
 class Scenario:
     title: str
     request: Request
+    #: output file name part (default: the requester's role)
+    slug: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.slug or str(self.request.subject["role"])
 
 
 HEALTH = [
@@ -42,13 +51,35 @@ HEALTH = [
         ),
     ),
     Scenario(
-        "External researcher",
+        "Researcher, Safe Harbor",
         Request(
             subject_id="r.chen",
             subject={"role": "researcher", "org": "university"},
             purpose="HRESCH",
             dataset="patients",
-            recipient="university-study-42",
+            recipient="university-registry-7",
+        ),
+        "researcher.safe-harbor",
+    ),
+    Scenario(
+        "Researcher, limited data set (study-42, DUA)",
+        Request(
+            subject_id="r.chen",
+            subject={"role": "researcher", "org": "university"},
+            purpose="HRESCH",
+            dataset="patients",
+            recipient="study-42",
+        ),
+        "researcher.limited-data-set",
+    ),
+    Scenario(
+        "Public health report",
+        Request(
+            subject_id="reg.okafor",
+            subject={"role": "registry_clerk", "org": "state-dph"},
+            purpose="PUBHLTH",
+            dataset="patients",
+            recipient="state-dph",
         ),
     ),
     Scenario(
@@ -160,7 +191,7 @@ def _run_bundle(
         # one batch, so free text is analyzed together.
         outputs = job.apply_batch([(rec, i) for i, rec in enumerate(records, 1)])
         stored = job.commit()
-        out = outdir / f"{sc.request.dataset}.{sc.request.subject['role']}.jsonl"
+        out = outdir / f"{sc.request.dataset}.{sc.name}.jsonl"
         with out.open("w", encoding="utf-8") as f:
             for r in outputs:
                 if r is not None:
@@ -232,6 +263,19 @@ def _free_text(
         console.print(Panel("\n".join(lines), title=f"free text: {path}", expand=False))
 
 
+def _proofs(console: Console, bundle: Bundle) -> None:
+    """What ``veil policy validate`` proves of the bundle's views, before anything leaves."""
+    report = prove(bundle)
+    if not report.ok:
+        raise PolicyError(issues_of(bundle, report))
+    for v in bundle.views:
+        console.print(
+            f"  [green]proved[/] view [bold]{v.name}[/]: {v.profile.title} "
+            f"({v.profile.ref}) over {report.planned:,} requests",
+            highlight=False,
+        )
+
+
 def run_demo(root: Path, workdir: Path, console: Console) -> None:
     policies = root / "policies"
     data = root / "examples" / "data"
@@ -264,6 +308,7 @@ def run_demo(root: Path, workdir: Path, console: Console) -> None:
         console.rule(
             f"bundle [bold]{bundle.name}[/] ({bundle.short_version}): {len(bundle.rules)} rules"
         )
+        _proofs(console, bundle)
         veil = Veil(bundle, ledger, keys)
         _run_bundle(console, veil, scenarios, _read_jsonl(data / file), workdir)
     report = ledger.verify()
@@ -273,16 +318,17 @@ def run_demo(root: Path, workdir: Path, console: Console) -> None:
         f"{report.checked} events, head {report.head_hash[:20]}...",
         highlight=False,
     )
-    patient = _read_jsonl(data / "patients.jsonl")[0]["patient_id"]
-    t = Table(title=f"Accounting of disclosures for {patient} (HIPAA 164.528)")
-    for col in ("date", "recipient", "purpose", "what was disclosed"):
+    patients = _read_jsonl(data / "patients.jsonl")
+    reported = [p for p in patients if p.get("consent_research") is not None]
+    patient = (reported or patients)[0]["patient_id"]
+    accounting = hipaa.account(ledger, patient)
+    ledger.append(hipaa.provided_event(accounting, "veil demo", "table"))
+    t = Table(title=f"Accounting of disclosures for {patient} (45 CFR 164.528)")
+    for col in ("date", "recipient", "purpose", "what was disclosed", "disclosures"):
         t.add_column(col)
-    for e in ledger.accounting(patient):
-        t.add_row(
-            e.time[:19],
-            e.recipient,
-            e.purpose + (" BREAK-GLASS" if e.break_glass else ""),
-            e.description,
-        )
+    for row in hipaa.render_table_rows(accounting):
+        t.add_row(*row)
     console.print(t)
+    left = ", ".join(f"{n} {basis}" for basis, n in sorted(accounting.exempt.items()))
+    console.print(f"[dim]not listed (164.528(a)(1)): {left or 'none'}[/]", highlight=False)
     console.print(f"Try: veil audit tail --ledger sqlite:///{workdir / 'ledger.db'}")

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..core import Job, Veil
 from ..errors import AccessDenied, InputError, LedgerError, RequestError, VeilError
 from ..keys import Keyring
-from ..ledger import open_ledger
+from ..ledger import hipaa, open_ledger
 from ..ledger.base import StoredEvent
 from ..request import Request
 from .auth import Authenticator, AuthError, Principal
@@ -562,6 +562,7 @@ def create_app(
         data_subject: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, object]:
+        audit_records(who, settings.audit_events_dataset, purpose, [])  # authorize first
         rows = [
             {
                 "event_id": s.event.event_id,
@@ -597,27 +598,41 @@ def create_app(
         purpose: Annotated[str, Query(min_length=1, max_length=200)],
         since: str | None = None,
         until: str | None = None,
+        summarize: bool = True,
     ) -> dict[str, object]:
-        entries = raw_ledger.accounting(
-            data_subject_id, since=_iso(since, "since"), until=_iso(until, "until")
+        # Authorize before reading the ledger: a refused requester learns nothing, not
+        # even from how long the answer took.
+        audit_records(who, settings.accounting_dataset, purpose, [])
+        report = hipaa.account(
+            raw_ledger,
+            data_subject_id,
+            since=_iso(since, "since"),
+            until=_iso(until, "until"),
+            summarize=summarize,
         )
         rows = [
             {
-                "entry_id": e.event_id,
+                "entry_id": e.event_ids[0],
                 "data_subject_id": data_subject_id,
-                "time": e.time,
-                "recipient": e.recipient,
-                "requester_id": e.requester_id,
+                "time": e.date,
+                "recipient": e.recipient_name,
+                "recipient_address": e.recipient_address,
                 "purpose": e.purpose,
-                "dataset": e.dataset,
+                "statement": e.statement,
                 "description": e.description,
+                "disclosures": e.disclosures,
+                "last_time": e.last_date,
                 "break_glass": e.break_glass,
             }
-            for e in entries
+            for e in report.entries
         ]
+        disclosures = audit_records(who, settings.accounting_dataset, purpose, rows)
+        raw_ledger.append(hipaa.provided_event(report, who.subject_id, "json"))
         return {
             "data_subject_id": data_subject_id,
-            "disclosures": audit_records(who, settings.accounting_dataset, purpose, rows),
+            "period": {"since": report.since, "until": report.until},
+            "disclosures": disclosures,
+            "not_accountable": sum(report.exempt.values()),
         }
 
     @app.post(

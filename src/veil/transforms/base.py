@@ -144,6 +144,8 @@ class TransformSpec:
     types_for: Callable[[Any], frozenset[FieldType]] | None = None
     #: What one params instance discloses (see :data:`Disclosure`).
     disclosure: Disclosure | Callable[[Any], Disclosure] = "masked"
+    #: Versions of the reference tables one params instance uses (recorded in the ledger).
+    tables_for: Callable[[Any], dict[str, str]] | None = None
 
     def parse_params(self, raw: dict[str, Any] | None) -> Params:
         return self.params_model.model_validate(raw or {})
@@ -157,6 +159,9 @@ class TransformSpec:
     def types(self, params: Params) -> frozenset[FieldType]:
         """The field types these params can be applied to."""
         return self.types_for(params) if self.types_for else self.applies_to
+
+    def tables(self, params: Params) -> dict[str, str]:
+        return self.tables_for(params) if self.tables_for else {}
 
     def discloses(self, params: Params) -> Disclosure:
         d = self.disclosure
