@@ -21,7 +21,7 @@ from .core import Veil
 from .engines.columnar import ColumnarEngine, Tally
 from .errors import LedgerError, VeilError
 from .formats.arrow import DEFAULT_BATCH_ROWS, BatchWriter, Source, open_source, parquet_values
-from .formats.records import spooled_output
+from .formats.spool import spooled_output
 from .ledger.base import StoredEvent
 from .ledger.events import Event
 from .policy.plan import Plan

@@ -101,7 +101,8 @@ def compose(text: str, limits: Limits = DEFAULT) -> yaml.Node | None:
 
 
 def construct(node: yaml.Node | None) -> Any:
-    """Python data from a composed (and checked) node graph."""
+    """Python data from a composed (and checked) node graph. PyYAML flattens merge keys
+    (``<<: *anchor``) into the graph while constructing: pass a copy to keep it."""
     if node is None:
         return None
     loader = yaml.SafeLoader("")

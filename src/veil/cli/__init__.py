@@ -10,6 +10,8 @@ Each command module registers its commands on import: ``sanitize``, ``policy``
 
 from __future__ import annotations
 
+import signal
+
 from . import audit, demo, policy, reveal, sanitize, scan, serve
 from .app import app
 
@@ -18,5 +20,11 @@ __all__ = ["app", "main"]
 _COMMANDS = (audit, demo, policy, reveal, sanitize, scan, serve)  # imported to register
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C: spools are discarded, nothing is published, exit 130.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app()

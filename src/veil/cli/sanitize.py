@@ -199,7 +199,8 @@ def _pick_engine(engine: str, in_fmt: str, out_fmt: str) -> bool:
 def _sanitize_records(
     veil: Any, req: Any, input: str, in_fmt: str, output: str | None, out_fmt: str
 ) -> Any:
-    from ..formats.records import Writer, read_records, spooled_output
+    from ..formats.records import Writer, read_records
+    from ..formats.spool import spooled_output
 
     job = veil.start(req)
     columns = [

@@ -4,7 +4,7 @@ Readers yield Arrow record batches of at most ``batch_rows`` rows (CSV: blocks o
 MiB), so memory stays bounded whatever the file size. CSV columns are read as text and
 converted by veil to the dataset's declared types, so a bad value is reported by line and
 column without Arrow quoting it. Writers write to a binary spool; publishing is the
-caller's business (see :func:`veil.io.spooled_output`).
+caller's business (see :func:`veil.formats.spool.spooled_output`).
 """
 
 from __future__ import annotations

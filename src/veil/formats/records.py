@@ -1,8 +1,8 @@
 """Reading records (JSON, JSONL, CSV) with line numbers, and writing output atomically.
 
-Output is spooled to a temporary file beside the destination (or a temp file for
-stdout) and published only after the ledger event is durable: a failed run leaves no
-partial output file, and a disclosure that could not be logged is never delivered.
+Output goes through :func:`veil.formats.spool.spooled_output` and is published only after
+the ledger event is durable: a failed or killed run leaves no output, partial or not, and
+a disclosure that could not be logged is never delivered.
 Errors name the line and the problem, never the offending value.
 """
 
@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -177,46 +172,3 @@ def _csv_text(v: Any) -> str:
     return str(v)
 
 
-@contextmanager
-def spooled_output(dest: str | None, *, binary: bool = False) -> Iterator[tuple[IO[Any], Any]]:
-    """Yield (stream, publish). Nothing reaches ``dest`` unless publish() is called.
-
-    On an exception, or if publish is never called, the spool is deleted. With
-    ``binary``, the stream takes bytes (Parquet, Arrow IPC, CSV written by Arrow).
-    """
-    directory = None
-    if dest and dest != "-":
-        directory = str(Path(dest).resolve().parent)
-        Path(directory).mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".veil-spool-", dir=directory)
-    published = False
-    stream: IO[Any] = (
-        os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
-    )
-
-    def publish() -> None:
-        nonlocal published
-        stream.flush()
-        os.fsync(stream.fileno())
-        stream.close()
-        if dest and dest != "-":
-            os.replace(tmp, dest)
-        elif binary:
-            with open(tmp, "rb") as fb:
-                shutil.copyfileobj(fb, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-            os.unlink(tmp)
-        else:
-            with open(tmp, encoding="utf-8") as f:
-                shutil.copyfileobj(f, sys.stdout)
-            sys.stdout.flush()
-            os.unlink(tmp)
-        published = True
-
-    try:
-        yield stream, publish
-    finally:
-        if not published:
-            stream.close()
-            if os.path.exists(tmp):
-                os.unlink(tmp)

@@ -9,6 +9,7 @@ in a policy, the second ``ssn:`` must not quietly replace the first.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -187,7 +188,8 @@ def _load_file(path: Path, rel: str, issues: list[Issue]) -> tuple[BundleFile, y
             raise YamlLimitError(f"larger than {FILE_LIMITS.max_bytes // 1024} KiB")
         text = path.read_text(encoding="utf-8")
         node = safeyaml.compose(text, FILE_LIMITS)
-        data = safeyaml.construct(node)
+        # constructing flattens merge keys in place; keep the composed graph as written
+        data = safeyaml.construct(copy.deepcopy(node))
     except UnicodeDecodeError:
         issues.append(Issue("yaml", "file is not UTF-8 text", rel))
         return None
