@@ -73,12 +73,26 @@ def open_source(
     ``columns`` (Parquet only) reads just those columns.
     """
     if fmt == "parquet":
-        return _parquet(path, batch_rows, columns)
+        return _unique_columns(_parquet(path, batch_rows, columns))
     if fmt == "arrow":
-        return _ipc(path)
+        return _unique_columns(_ipc(path))
     if fmt == "csv":
-        return _csv(path, ds)
+        return _unique_columns(_csv(path, ds))
     raise InputError(f"'{fmt}' is not a bulk format", hint=f"use {', '.join(BULK_FORMATS)}")
+
+
+def _unique_columns(src: Source) -> Source:
+    """Refuse a schema that names a column twice: which of the two a rule applies to
+    would be up to the reader, and one of them could leave untreated."""
+    seen: set[str] = set()
+    for name in src.schema.names:
+        if name in seen:
+            raise InputError(
+                f"column '{name}' appears twice in the input",
+                hint="each column may appear once; rename or drop the duplicate",
+            )
+        seen.add(name)
+    return src
 
 
 def _cannot_read(path: str, what: str) -> InputError:

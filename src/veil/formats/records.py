@@ -48,27 +48,71 @@ def _json_error(exc: json.JSONDecodeError) -> str:
     return f"not valid JSON ({exc.msg} at column {exc.colno})"
 
 
+#: Deepest nesting a record may have; a declared path is never this deep, and deeper
+#: input is refused rather than left to exhaust the stack somewhere downstream.
+MAX_DEPTH = 64
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check(value: Any) -> str | None:
+    """Why a parsed record is refused (too deep, a lone surrogate), or None. Iterative:
+    a record that is too deep must not exhaust the stack here either."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if type(v) is str:
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "a string holds a lone surrogate (\\uD800-\\uDFFF), not text"
+            continue
+        if type(v) is dict or type(v) is list:
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            items = v.items() if type(v) is dict else enumerate(v)
+            for k, item in items:
+                if type(k) is str and not k.isascii():
+                    stack.append((k, depth))
+                stack.append((item, depth + 1))
+    return None
+
+
+def loads(text: str, *, line: int | None, hint: str) -> Any:
+    """One JSON document, or InputError naming the problem (never the content): invalid
+    JSON, NaN or Infinity, integers longer than Python converts (4,300 digits), nesting
+    beyond :data:`MAX_DEPTH`, lone surrogates."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(_json_error(exc), line=line or exc.lineno, hint=hint) from None
+    except RecursionError:
+        raise InputError(f"nested deeper than {MAX_DEPTH} levels", line=line, hint=hint) from None
+    except ValueError as exc:  # int too long, NaN/Infinity
+        what = "an integer is too long" if "digits" in str(exc) else str(exc)
+        raise InputError(f"not accepted JSON ({what})", line=line, hint=hint) from None
+    problem = _check(value)
+    if problem is not None:
+        raise InputError(problem, line=line, hint=hint)
+    return value
+
+
 def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, Any]]:
     for n, line in enumerate(stream, 1):
         if not line.strip():
             continue
-        try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                _json_error(exc), line=n, hint="each line must hold one JSON object"
-            ) from None
+        yield n, loads(line, line=n, hint="each line must hold one JSON object")
 
 
 def read_json(stream: IO[str]) -> Iterator[tuple[int, Any]]:
-    try:
-        data = json.load(stream)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            _json_error(exc),
-            line=exc.lineno,
-            hint="the file must hold a JSON array of objects (or one object)",
-        ) from None
+    data = loads(
+        stream.read(),
+        line=None,
+        hint="the file must hold a JSON array of objects (or one object)",
+    )
     items = data if isinstance(data, list) else [data]
     yield from enumerate(items, 1)  # "line" is the item's position in the array
 
@@ -106,6 +150,15 @@ def read_csv(stream: IO[str], ds: DatasetInfo) -> Iterator[tuple[int, Any]]:
         return
     except csv.Error as exc:
         raise InputError(f"malformed CSV header ({exc})", line=1) from None
+    seen: set[str] = set()
+    for c in header:
+        if c in seen:
+            raise InputError(
+                f"column '{c}' appears twice in the CSV header",
+                line=1,
+                hint="each column may appear once; rename or drop the duplicate",
+            )
+        seen.add(c)
     types = [ds.fields[c].type if c in ds.fields else FieldType.STRING for c in header]
     try:
         for row in reader:
