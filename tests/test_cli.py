@@ -81,6 +81,7 @@ def test_sanitize_writes_output_and_one_event(tmp_path: Path, recs: list[dict[st
             rows[0]["patient_id"],
             "--format",
             "json",
+            "--all",
             "--ledger",
             f"sqlite:///{led}",
         ],
