@@ -21,6 +21,7 @@ from .errors import AccessDenied, InputError, LedgerError, VeilError, ledger_fai
 from .keys import Keyring
 from .ledger.base import StoredEvent
 from .ledger.events import Event, FieldDisclosure, Requester, new_event_id, now_iso
+from .ledger.vault import vault_for
 from .policy.bundle import Bundle
 from .policy.conditions import ConditionSyntaxError
 from .policy.explain import Explanation, explain
@@ -172,6 +173,7 @@ class Job:
             "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
             "key_fingerprints": self.executor.key_fingerprints,
             "reason": "",
+            "details": {},
             **event_extras(self.plan),
         }
         return Event.from_body(body, fields, sorted(self.subjects))
@@ -237,10 +239,7 @@ class Veil:
         tokens (``tokenize(mode=random)``); by default the ledger's own, if it has one.
         ``as_of`` fixes the disclosure date (tests, reproducible extracts); by default it
         is the UTC date each value is transformed on."""
-        if vault is None:
-            vault_of = getattr(ledger, "token_vault", None)
-            vault = vault_of() if callable(vault_of) else None
-        self.vault = vault
+        self.vault = vault if vault is not None else vault_for(ledger)
         self.as_of = as_of
         self.bundle = bundle
         self.text_workers = text_workers

@@ -95,11 +95,14 @@ def sanitize(
     ledger_key = keyring.get("ledger") if keyring.has("ledger") else None
     driver_ledger = open_ledger(ledger, ledger_key)  # fails fast on a bad URL or key
     try:
-        plan = Veil(bundle, driver_ledger, keyring).start(request).plan  # refusals logged
+        veil = Veil(bundle, driver_ledger, keyring)
+        plan = veil.start(request).plan  # refusals logged
+        engine = ColumnarEngine(
+            plan, keyring, drop_undeclared=drop_undeclared, bound=veil.bound(plan)
+        )
+        out_schema = engine.prepare(to_arrow_schema(df.schema))
     finally:
         driver_ledger.close()
-    engine = ColumnarEngine(plan, keyring, drop_undeclared=drop_undeclared)
-    out_schema = engine.prepare(to_arrow_schema(df.schema))
     # Columns nothing discloses or reads cross to Python as null flags, not values.
     unread = engine.unread()
     if unread:
@@ -138,13 +141,23 @@ class _Partition:
 def run_partition(
     task: _Task, part: int, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    """Sanitize one partition; append its event; only then yield its rows."""
-    from .ledger import open_ledger
+    """Sanitize one partition; append its event; only then yield its rows.
 
-    engine = ColumnarEngine(task.plan, task.keys, drop_undeclared=task.drop_undeclared)
+    The ledger is opened first: random tokens (``tokenize(mode=random)``) are issued in
+    its database while the partition runs, and made durable by the partition's event.
+    """
+    from .engines.record import Bound
+    from .ledger import open_ledger
+    from .ledger.vault import vault_for
+
+    ledger = open_ledger(task.ledger_url, task.ledger_key)
     spool = _Spool(task.output_schema, task.spool_bytes)
     schema = task.output_schema
     try:
+        bound = Bound(task.plan, task.keys, vault=vault_for(ledger))
+        engine = ColumnarEngine(
+            task.plan, task.keys, drop_undeclared=task.drop_undeclared, bound=bound
+        )
         for batch in _coalesced(batches, BATCH_ROWS):
             out = engine.apply(_placeholders(batch, task.flags))
             spool.add(out if out.schema.equals(schema) else out.cast(schema))
@@ -154,14 +167,12 @@ def run_partition(
             engine.key_fingerprints,
             event_id=part_event_id(task.job_id, part),
         )
-        ledger = open_ledger(task.ledger_url, task.ledger_key)
-        try:
-            append_event(ledger, event, idempotent=True)
-        finally:
-            ledger.close()
+        append_event(ledger, event, idempotent=True)
+        ledger.close()
         yield from spool.drain()
     finally:
         spool.discard()
+        ledger.close()
 
 
 def _coalesced(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -217,15 +228,20 @@ class _Spool:
         self.batches: list[pa.RecordBatch] = []
         self.bytes = 0
         self.path: str | None = None
+        self._file: Any = None
         self._writer: Any = None
 
     def add(self, batch: pa.RecordBatch) -> None:
         if not batch.num_rows:
             return
         if self._writer is None and self.bytes + batch.nbytes > self.limit:
-            fd, self.path = tempfile.mkstemp(prefix="veil-spark-spool-", suffix=".arrows")
-            os.close(fd)
-            self._writer = pa.ipc.new_stream(self.path, self.schema)
+            # Named only for the instant between mkstemp and unlink: a killed executor
+            # leaves no sanitized rows on its disk (the kernel frees the open file).
+            fd, path = tempfile.mkstemp(prefix="veil-spark-spool-", suffix=".arrows")
+            os.unlink(path)
+            self._file = os.fdopen(fd, "w+b")
+            self.path = f"/proc/self/fd/{fd}"
+            self._writer = pa.ipc.new_stream(self._file, self.schema)
             for b in self.batches:
                 self._writer.write_batch(b)
             self.batches = []
@@ -241,17 +257,19 @@ class _Spool:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-            assert self.path is not None
-            with pa.memory_map(self.path) as src:
-                yield from pa.ipc.open_stream(src)
+            assert self._file is not None
+            self._file.flush()
+            self._file.seek(0)
+            yield from pa.ipc.open_stream(pa.PythonFile(self._file, mode="r"))
 
     def discard(self) -> None:
         self.batches = []
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        if self.path is not None and os.path.exists(self.path):
-            os.unlink(self.path)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def event_ids(job_id: str, partitions: int) -> list[str]:

@@ -129,7 +129,7 @@ def run_both(case: Case, records: list[dict[str, Any]], batch_rows: int = 7) -> 
     table = pa.Table.from_pylist(records, schema=schema_of(plan.dataset))
     col_out = engine = col_err = None
     try:
-        engine = ColumnarEngine(plan, KEYS)
+        engine = ColumnarEngine(plan, KEYS, bound=veil.bound(plan))  # shares the vault
         engine.prepare(table.schema)
         batches = [engine.apply(bt) for bt in table.to_batches(max_chunksize=batch_rows)]
         assert engine.output_schema is not None

@@ -37,7 +37,7 @@ def test_redacted_values_never_appear(case: Case) -> None:
         records.append(rec)
     veil = Veil(b, MemoryLedger(), KEYS)
     job = veil.start(case.request())
-    engine = ColumnarEngine(job.plan, KEYS)
+    engine = ColumnarEngine(job.plan, KEYS, bound=veil.bound(job.plan))
     table = pa.Table.from_pylist(records, schema=schema_of(ds))
     engine.prepare(table.schema)
     out = pa.Table.from_batches(

@@ -138,9 +138,9 @@ def _safe_harbor_problems(rec: dict[str, Any], out: dict[str, Any]) -> list[str]
         year = date.fromisoformat(rec["birth_date"]).year
         old = AS_OF.year - year >= 90  # someone born on 1 January of it is 90 or older
         v = out["birth_date"]
-        if old and isinstance(v, int):
-            problems.append("a birth year indicative of an age over 89")
-        if not old and v != year:
+        if old and v != "90+":
+            problems.append(f"birth_date {v!r}: a year indicative of an age over 89")
+        if not old and v != str(year):
             problems.append(f"birth_date {v!r} is not the year")
     if "age" in out:
         v = out["age"]

@@ -109,7 +109,7 @@ def test_cross_checks_are_all_reported_with_lines(tmp_path: Path) -> None:
 def test_shipped_bundles_carry_their_recognizers() -> None:
     root = Path(__file__).resolve().parents[2] / "policies"
     health = load_bundle(str(root / "health"))
-    rule = next(r for r in health.rules if r.id == "research-notes-scrubbed")
+    rule = next(r for r in health.rules if r.id == "sh-notes-scrubbed")
     assert rule.outcome is not None and rule.outcome.params is not None
     names = [r.name for r in rule.outcome.params.recognizers]  # type: ignore[attr-defined]
     assert names == ["mrn"]

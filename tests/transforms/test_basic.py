@@ -14,6 +14,7 @@ RANKS = {
     "truncate": 70,
     "mask": 60,
     "generalize": 50,
+    "mask_date": 50,
     "tokenize": 40,
     "hash": 30,
     "replace": 20,

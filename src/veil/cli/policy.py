@@ -47,15 +47,24 @@ def policy_validate(directory: Annotated[Path, typer.Argument(help="Bundle direc
             f" {len(b.rules)} rules, {len(b.tests)} tests",
             highlight=False,
         )
+        if b.views or b.assertions:
+            out.print(
+                f"request space: {report.requests:,} requests, {report.planned:,} that "
+                "policy lets through",
+                highlight=False,
+            )
         for v in b.views:
             out.print(
                 f"[green]proved[/]: view '{v.name}' meets {v.profile.ref} "
-                f"({v.profile.title}) over {report.planned:,} planned requests "
-                f"of {report.requests:,}",
+                f"({v.profile.title}) on all {report.scoped.get(v.name, 0):,} requests it governs",
                 highlight=False,
             )
         for a in b.assertions:
-            out.print(f"[green]proved[/]: assertion '{a.id}'", highlight=False)
+            out.print(
+                f"[green]proved[/]: assertion '{a.id}' on all "
+                f"{report.scoped.get(a.id, 0):,} requests it governs",
+                highlight=False,
+            )
 
     run(body)
 

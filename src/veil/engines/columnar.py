@@ -47,6 +47,7 @@ from ..policy.decision import Outcome
 from ..policy.plan import Plan
 from ..transforms.base import FieldType, Op
 from ..transforms.dates import DateShiftParams
+from ..transforms.generalize import GeneralizeParams
 from . import kernels
 from .kernels import ColumnFn, no_withheld, per_unique
 from .record import CHECKS, Bound
@@ -320,13 +321,14 @@ class ColumnarEngine:
         elif name == "truncate":
             fn = kernels.truncate_kernel(params, op)  # type: ignore[arg-type]
         elif name == "generalize":
-            fn = kernels.generalize_kernel(params, ftype, op)  # type: ignore[arg-type]
+            assert isinstance(params, GeneralizeParams)
+            fn = kernels.generalize_kernel(params, ftype, op, self._bound.as_of)
         elif name == "date_shift":
             assert isinstance(params, DateShiftParams)
             key_bytes = self.keys.get(params.key)
             fn = kernels.date_shift_kernel(params, key_bytes, ftype, op, self._offsets)
-        elif name in ("hash", "tokenize", "fpe"):
-            fn = per_unique(op, out_type)  # keyed per value: same bytes as the record engine
+        elif name in ("hash", "tokenize", "fpe", "mask_date"):
+            fn = per_unique(op, out_type)  # per value: same bytes as the record engine
         else:
             # date_shift and any transform without a kernel: the op itself, once per
             # distinct (value, data subject) pair, since its output may depend on both.
@@ -690,8 +692,7 @@ def _transform_type(outcome: Outcome, in_type: pa.DataType) -> pa.DataType:
             return pa.float64()
         return pa.string()
     if name == "generalize":
-        rule = getattr(params, "rule", None)
-        return pa.int64() if type(rule).__name__ == "Year" else pa.string()
+        return kernels.generalize_type(params)  # type: ignore[arg-type]
     return pa.string()
 
 

@@ -15,7 +15,6 @@ output and counted by the engine.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
@@ -28,7 +27,16 @@ import pyarrow.compute as pc
 from ..text.collect import JobText, job_scope
 from ..transforms.base import CannotApply, FieldType, Op
 from ..transforms.dates import DateShiftParams, shift_days
-from ..transforms.generalize import Age, Bucket, GeneralizeParams, Month, Year, Zip3
+from ..transforms.generalize import (
+    Age,
+    Bucket,
+    GeneralizeParams,
+    Month,
+    Year,
+    Zip3,
+    bound_labels,
+    first_year_shown,
+)
 from ..transforms.generalize import load_zip3_table as _zip3_table
 from ..transforms.mask import MaskParams, TruncateParams
 from ..transforms.text import ScanText
@@ -194,10 +202,10 @@ def with_fallback(
 
 
 def _ascii_tables(params: MaskParams, extra_preserve: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per ASCII byte: is it counted (maskable), and what replaces it. None if the mask
-    characters are not ASCII (then the byte kernel cannot write them)."""
+    """Per ASCII byte: is it maskable, and what replaces it. None if the mask characters
+    are not ASCII (then the byte kernel cannot write them)."""
     preserve = set(params.preserve) | set(extra_preserve)
-    counted = np.zeros(256, dtype=bool)
+    maskable = np.zeros(256, dtype=bool)
     repl = np.zeros(256, dtype=np.uint8)
     classes = params.classes
     for b in range(128):
@@ -218,18 +226,29 @@ def _ascii_tables(params: MaskParams, extra_preserve: str) -> tuple[np.ndarray, 
             continue
         if not r.isascii():
             return None
-        counted[b] = True
+        maskable[b] = True
         repl[b] = ord(r)
-    return counted, repl
+    return maskable, repl
+
+
+def _per_string(flags: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For byte flags over a data buffer cut at ``rel``: each byte's rank among the flagged
+    bytes of its string, and each string's count of flagged bytes (one cumulative sum)."""
+    cs0 = np.zeros(len(flags) + 1, dtype=np.int32)
+    np.cumsum(flags, dtype=np.int32, out=cs0[1:])
+    before = cs0[rel[:-1]]
+    return cs0[:-1] - np.repeat(before, np.diff(rel)), cs0[rel[1:]] - before
 
 
 def _ascii_mask(
-    arr: pa.Array, counted: np.ndarray, repl: np.ndarray, kf: int, kl: int, min_masked: int
+    arr: pa.Array, maskable: np.ndarray, repl: np.ndarray, params: MaskParams
 ) -> pa.Array:
     """The mask over the bytes of an all-ASCII string array, with no Python per value.
 
-    Per byte: its rank among the counted characters of its string and that string's
-    count, from one cumulative sum over the whole data buffer.
+    The op's steps, per byte: its rank among the counted bytes of its string (every byte
+    with ``count: all``, else the maskable ones), whether that rank falls in the string's
+    hidden range, and whether the string hides fewer than ``min_masked`` bytes that way
+    (then every maskable byte is hidden).
     """
     n = len(arr)
     bufs = arr.buffers()
@@ -242,14 +261,21 @@ def _ascii_mask(
     )
     rel = (offsets - start).astype(np.int32)
     lengths = np.diff(rel)
-    cnt = counted[data]
-    cs0 = np.zeros(len(data) + 1, dtype=np.int32)
-    np.cumsum(cnt, dtype=np.int32, out=cs0[1:])
-    before = cs0[rel[:-1]]
-    per_string = cs0[rel[1:]] - before
-    rank = cs0[:-1] - np.repeat(before, lengths)
-    total = np.repeat(per_string, lengths)
-    hide = cnt & ((total - (kf + kl) < min_masked) | ((rank >= kf) & (rank < total - kl)))
+    can = maskable[data]
+    ranked = np.ones(len(data), dtype=bool) if params.count == "all" else can
+    rank, total = _per_string(ranked, rel)
+    if params.mask_first is not None:
+        lo, hi = np.zeros_like(total), np.minimum(total, params.mask_first)
+    elif params.mask_last is not None:
+        lo, hi = np.maximum(total - params.mask_last, 0), total
+    else:
+        kf = params.keep_first
+        lo, hi = np.full_like(total, kf), np.maximum(total - params.keep_last, kf)
+    in_range = ranked & (rank >= np.repeat(lo, lengths)) & (rank < np.repeat(hi, lengths))
+    hidden = can & in_range
+    _, hidden_count = _per_string(hidden, rel)
+    whole = np.repeat(hidden_count < params.min_masked, lengths)
+    hide = can & (whole | in_range)
     out = np.where(hide, repl[data], data).astype(np.uint8, copy=False)
     result = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(rel), pa.py_buffer(out)])
     if arr.null_count:
@@ -257,28 +283,49 @@ def _ascii_mask(
     return result
 
 
+def _fixed_length_kernel(params: MaskParams) -> Callable[[pa.Array], Any]:
+    """``length``: the first/last characters around a fixed run, in code points as the op
+    slices (Arrow's ``utf8_slice_codeunits`` counts code points)."""
+    assert params.length is not None
+    kf, kl = params.keep_first, params.keep_last
+    run = params.char * params.length
+    whole = params.char * (kf + params.length + kl)
+
+    def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+        text = pc.cast(arr, pa.string())
+        ok = pc.greater_equal(pc.utf8_length(text), kf + kl + params.min_masked)
+        head = pc.utf8_slice_codeunits(text, 0, kf)
+        # with ok, the value is longer than keep_last: -kl counts from its end (kl=0: none)
+        tail = pc.utf8_slice_codeunits(text, -kl) if kl else pa.scalar("", pa.string())
+        out = pc.binary_join_element_wise(head, pa.scalar(run), tail, "")
+        return pc.if_else(ok, out, pa.scalar(whole)), pa.repeat(True, len(arr))
+
+    return kernel
+
+
 def mask_kernel(params: MaskParams, ftype: FieldType, op: Op) -> ColumnFn:
-    tables = _ascii_tables(params, "-" if ftype == FieldType.INTEGER else "")
     slow = per_unique(op, pa.string())
+    if ftype not in (FieldType.STRING, FieldType.INTEGER):
+        return slow
+    if params.length is not None:
+        return with_fallback(_fixed_length_kernel(params), slow, pa.string())
+    tables = _ascii_tables(params, "-" if ftype == FieldType.INTEGER else "")
     if tables is None:
         return slow
-    counted, repl = tables
-    kf, kl, mm = params.keep_first, params.keep_last, params.min_masked
+    maskable, repl = tables
 
     def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
         text = pc.cast(arr, pa.string())  # integers: str(int) is what the op masks
         ascii_ = pc.string_is_ascii(text)
         if pc.all(ascii_).as_py() is not False:
-            return _ascii_mask(text, counted, repl, kf, kl, mm), pa.repeat(True, len(arr))
+            return _ascii_mask(text, maskable, repl, params), pa.repeat(True, len(arr))
         # Only the ASCII rows go through the byte kernel; the rest are declined.
         rows = np.flatnonzero(pc.fill_null(ascii_, True).to_numpy(zero_copy_only=False))
-        part = _ascii_mask(text.take(pa.array(rows)), counted, repl, kf, kl, mm)
+        part = _ascii_mask(text.take(pa.array(rows)), maskable, repl, params)
         res = np.full(len(arr), None, dtype=object)
         res[rows] = part.to_numpy(zero_copy_only=False)
         return pa.array(res, pa.string()), ascii_
 
-    if ftype not in (FieldType.STRING, FieldType.INTEGER):
-        return slow
     return with_fallback(kernel, slow, pa.string())
 
 
@@ -370,26 +417,39 @@ def _iso_day_strings(arr: pa.Array, ftype: FieldType) -> pa.Array | None:
     return None
 
 
-def _date_kernel(method: Year | Month, ftype: FieldType) -> Callable[[pa.Array], Any]:
+def _date_kernel(
+    method: Year | Month, ftype: FieldType, as_of: date | None
+) -> Callable[[pa.Array], Any]:
     def kernel(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
         n = len(arr)
         if pa.types.is_date(arr.type):
             year = pc.year(arr)
             handled = pc.greater_equal(year, 1000)  # zero padding: leave small years to the op
             if isinstance(method, Year):
-                return year, handled
-            return pc.strftime(pc.cast(arr, pa.timestamp("s")), format="%Y-%m"), handled
+                return _over_top(method, as_of, year, year), handled
+            month = pc.strftime(pc.cast(arr, pa.timestamp("s")), format="%Y-%m")
+            return _over_top(method, as_of, year, month), handled
         if not pa.types.is_string(arr.type):
             return pa.nulls(n, pa.string()), pa.repeat(False, n)
         handled = _iso_day_strings(arr, ftype)
         if handled is None:
             return pa.nulls(n, pa.string()), pa.repeat(False, n)
+        head = pc.if_else(handled, pc.utf8_slice_codeunits(arr, 0, 4), "0")
+        year = pc.cast(head, pa.int64())
         if isinstance(method, Year):
-            head = pc.if_else(handled, pc.utf8_slice_codeunits(arr, 0, 4), "0")
-            return pc.cast(head, pa.int64()), handled
-        return pc.utf8_slice_codeunits(arr, 0, 7), handled
+            return _over_top(method, as_of, year, year), handled
+        return _over_top(method, as_of, year, pc.utf8_slice_codeunits(arr, 0, 7)), handled
 
     return kernel
+
+
+def _over_top(method: Year | Month, as_of: date | None, year: pa.Array, out: pa.Array) -> pa.Array:
+    """``out``, or with ``top_age`` the category for the years before the first one shown
+    (with no disclosure date, today's is read per batch, as the op reads it per value)."""
+    if method.top_age is None:
+        return out
+    first = first_year_shown(as_of, method.top_age)
+    return pc.if_else(pc.less(year, first), method.label, pc.cast(out, pa.string()))
 
 
 _WS = r"[ \t\n\r\x0b\x0c]*"  # ASCII whitespace: a subset of what str.strip() removes
@@ -445,8 +505,7 @@ def _bucket_kernel(r: Bucket) -> Callable[[pa.Array], Any]:
     def by_bounds(v: pa.Array) -> pa.Array:
         assert r.bounds is not None
         b = r.bounds
-        inner = [f"{x}-{y}" for x, y in itertools.pairwise(b)]
-        labels = pa.array([f"<{b[0]}", *inner, f"{b[-1]}+"])
+        labels = pa.array(bound_labels(r), pa.string())
         vals = pc.fill_null(v, 0).to_numpy(zero_copy_only=False)
         pos = np.searchsorted(np.asarray(b, dtype=np.float64), vals, side="right")
         return labels.take(pa.array(pos))
@@ -480,12 +539,15 @@ def _bucket_kernel(r: Bucket) -> Callable[[pa.Array], Any]:
     return kernel
 
 
-def generalize_kernel(params: GeneralizeParams, ftype: FieldType, op: Op) -> ColumnFn:
+def generalize_kernel(
+    params: GeneralizeParams, ftype: FieldType, op: Op, as_of: date | None = None
+) -> ColumnFn:
+    """``as_of``: the disclosure date the op was bound with (``top_age`` needs it)."""
     r = params.rule
-    out_type = pa.int64() if isinstance(r, Year) else pa.string()
+    out_type = generalize_type(params)
     slow = per_unique(op, out_type)
     if isinstance(r, Year | Month):
-        kernel = _date_kernel(r, ftype)
+        kernel = _date_kernel(r, ftype, as_of)
     elif isinstance(r, Zip3):
         kernel = _zip3_kernel(r)
     elif isinstance(r, Age):
@@ -493,3 +555,9 @@ def generalize_kernel(params: GeneralizeParams, ftype: FieldType, op: Op) -> Col
     else:
         kernel = _bucket_kernel(r)
     return with_fallback(kernel, slow, out_type)
+
+
+def generalize_type(params: GeneralizeParams) -> pa.DataType:
+    """The Arrow type of the op's outputs: int64 for plain years, else strings."""
+    r = params.rule
+    return pa.int64() if isinstance(r, Year) and r.top_age is None else pa.string()

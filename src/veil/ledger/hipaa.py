@@ -143,7 +143,7 @@ def account(
     """
     now = now or datetime.now(UTC)
     start = since or six_years_before(now).isoformat(timespec="seconds")
-    end = until or now.isoformat(timespec="seconds")
+    end = until or now.isoformat(timespec="microseconds")
     report = Accounting(
         data_subject, start, end, now.isoformat(timespec="seconds"), summarized=summarize
     )

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import VeilError
 from ..keys import Keyring
+from ..text.engine import NER_ENTITIES, PATTERN_ENTITIES
 from ..transforms import REGISTRY
 from ..transforms.base import BindContext, CannotApply, Disclosure, FieldType, Op, Params
 from ..transforms.generalize import load_zip3_table, zip3_tables
@@ -285,9 +286,14 @@ def disclosure_of(outcome: Outcome) -> Disclosure:
     return spec.discloses(outcome.params)
 
 
-def _scan_check(required: frozenset[str], entity_ok: Callable[[str, Outcome], str | None]) -> Check:
+def _scan_check(
+    required: frozenset[str],
+    entity_ok: Callable[[str, Outcome], str | None],
+    free: frozenset[str] = frozenset(),
+) -> Check:
     """A check of ``scan_text``: the NER engine, every required entity type listed, and
-    each listed type treated acceptably (``entity_ok``)."""
+    each listed type but the ``free`` ones treated acceptably (``entity_ok``). Entity
+    types a bundle adds with its own recognizers are judged like the required ones."""
 
     def check(outcome: Outcome, ftype: FieldType, options: BaseModel) -> str | None:
         if not getattr(options, "scanned_free_text", True):
@@ -303,6 +309,8 @@ def _scan_check(required: frozenset[str], entity_ok: Callable[[str, Outcome], st
         if missing:
             return f"scan_text does not treat {', '.join(missing)}"
         for entity, action in sorted(entities.items()):
+            if entity in free:
+                continue
             problem = entity_ok(entity, _entity_outcome(action))
             if problem:
                 return f"scan_text treats {entity} as {action.transform}: {problem}"
@@ -512,7 +520,13 @@ LIMITED_DATA_SET = Profile(
             "narrative text may hold any of the direct identifiers above",
             allowed=frozenset({"removed", "constant"}),
             checked=frozenset({"scanned"}),
-            check=_scan_check(LIMITED_DATA_SET_ENTITIES, _removed_entity),
+            # dates may stay in a limited data set (shifted, say); organizations are not
+            # among the sixteen identifiers
+            check=_scan_check(
+                LIMITED_DATA_SET_ENTITIES,
+                _removed_entity,
+                frozenset({"DATE_TIME", "ORGANIZATION", "NRP"}),
+            ),
             accepts="removal, or scan_text (engine: ner) removing every direct identifier type",
         ),
     ),
@@ -628,7 +642,12 @@ PCI_DISPLAY = Profile(
             "a PAN written in free text is displayed like any other",
             allowed=frozenset({"removed", "constant"}),
             checked=frozenset({"scanned"}),
-            check=_scan_check(frozenset({"CREDIT_CARD"}), _pan_entity),
+            check=_scan_check(
+                frozenset({"CREDIT_CARD"}),
+                _pan_entity,
+                # only card numbers are PCI's business in free text
+                frozenset(PATTERN_ENTITIES | NER_ENTITIES) - {"CREDIT_CARD"},
+            ),
             accepts="removal, or scan_text treating CREDIT_CARD like a PAN field",
         ),
     ),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AccessDenied, Issue, RequestError
@@ -32,7 +32,7 @@ from .bundle import Bundle
 from .conditions import Clause, Dnf
 from .model import AttributeDecl
 from .plan import build_plan, refusal_of
-from .views import Violation, conformance
+from .views import Violation, conformance, scope_holds, views_of
 
 #: Refuse to prove beyond this many requests (the product of the attribute choices).
 MAX_REQUESTS = 200_000
@@ -72,6 +72,8 @@ class ProofReport:
     views: tuple[str, ...] = ()
     assertions: tuple[str, ...] = ()
     counterexamples: list[Counterexample] | None = None
+    #: view or assertion name -> planned requests it governed
+    scoped: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -174,9 +176,7 @@ def _subject_ids(bundle: Bundle) -> list[str]:
     return list(dict.fromkeys([SUBJECT_ID, *ids]))
 
 
-def _attr_space(
-    bundle: Bundle, ace: str, decls: dict[str, AttributeDecl]
-) -> list[dict[str, Any]]:
+def _attr_space(bundle: Bundle, ace: str, decls: dict[str, AttributeDecl]) -> list[dict[str, Any]]:
     names = sorted(decls)
     choices = [_choices(bundle, ace, n, decls[n]) for n in names]
     out = []
@@ -239,6 +239,12 @@ def prove(bundle: Bundle) -> ProofReport:
         if refusal_of(plan) is not None:
             continue
         report.planned += 1
+        for view in views_of(bundle, plan):
+            report.scoped[view.name] = report.scoped.get(view.name, 0) + 1
+        for a in bundle.assertions:
+            datasets = frozenset(a.assertion.datasets) if a.assertion.datasets else None
+            if scope_holds(a.when, datasets, plan):
+                report.scoped[a.id] = report.scoped.get(a.id, 0) + 1
         for v in conformance(bundle, plan):
             key = (v.kind, v.name, v.field, v.message)
             if key not in found:

@@ -15,16 +15,22 @@ from ..errors import AccessDenied, VeilError
 from ..keys import Keyring
 from ..ledger.base import StoredEvent
 from ..ledger.events import Event
+from ..ledger.vault import MemoryVault
 from ..request import Request
 from .bundle import Bundle
 from .model import PolicyTest
 
 
 class MemoryLedger:
-    """A ledger that keeps events in memory: for tests and dry runs only."""
+    """A ledger that keeps events in memory, with a vault in memory: for tests and dry
+    runs only."""
 
     def __init__(self) -> None:
         self.stored: list[StoredEvent] = []
+        self.vault = MemoryVault()
+
+    def token_vault(self) -> MemoryVault:
+        return self.vault
 
     def append(self, event: Event) -> StoredEvent:
         s = StoredEvent(len(self.stored) + 1, event, "", "")

@@ -271,7 +271,7 @@ def _proofs(console: Console, bundle: Bundle) -> None:
     for v in bundle.views:
         console.print(
             f"  [green]proved[/] view [bold]{v.name}[/]: {v.profile.title} "
-            f"({v.profile.ref}) over {report.planned:,} requests",
+            f"({v.profile.ref}) on all {report.scoped.get(v.name, 0):,} requests it governs",
             highlight=False,
         )
 

@@ -43,16 +43,16 @@ COMMON_TAGS = (
 
 #: entity type found as a whole value -> tags it implies
 _ENTITY_TAGS: dict[str, tuple[str, ...]] = {
-    "EMAIL_ADDRESS": ("direct_identifier",),
-    "PHONE_NUMBER": ("direct_identifier",),
-    "US_SSN": ("direct_identifier",),
+    "EMAIL_ADDRESS": ("direct_identifier", "email"),
+    "PHONE_NUMBER": ("direct_identifier", "phone"),
+    "US_SSN": ("direct_identifier", "ssn"),
     "US_ITIN": ("direct_identifier",),
     "US_PASSPORT": ("direct_identifier",),
     "US_DRIVER_LICENSE": ("direct_identifier",),
-    "CREDIT_CARD": ("direct_identifier", "pci"),
+    "CREDIT_CARD": ("direct_identifier", "pci", "pan"),
     "IBAN_CODE": ("direct_identifier", "financial"),
     "US_BANK_NUMBER": ("direct_identifier", "financial"),
-    "IP_ADDRESS": ("network",),
+    "IP_ADDRESS": ("network", "ip_address"),
     "MAC_ADDRESS": ("network",),
     "UK_NHS": ("direct_identifier",),
     "MEDICAL_LICENSE": ("direct_identifier",),
@@ -75,6 +75,23 @@ _NAME_TAGS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = tuple(
         ("sensitive", "sensitive hiv psychiatric"),
         ("phi", "diagnosis admission discharge birth birthdate weight height medication"),
         ("phi", "procedure lab allergy note notes"),
+        # identifier classes of veil's profiles (suggested only where the bundle declares
+        # the tag: see veil.policy.profiles)
+        ("name", "name first last family given holder"),
+        ("ssn", "ssn"),
+        ("phone", "phone telephone mobile"),
+        ("fax", "fax"),
+        ("email", "email"),
+        ("street_address", "street line address"),
+        ("locality", "city county town"),
+        ("zip", "zip postal postalcode"),
+        ("birth_date", "birth birthdate dob"),
+        ("age", "age"),
+        ("date", "admission discharge death"),
+        ("medical_record_number", "mrn patient"),
+        ("health_plan_id", "insurance member"),
+        ("ip_address", "ip"),
+        ("pan", "card pan"),
     )
 )
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")

@@ -69,15 +69,22 @@ class NoParams(Params):
 class TokenVault(Protocol):
     """Where random re-identification codes live (45 CFR 164.514(c)): a code is drawn at
     random, never computed from the value, and the value can only be found again by
-    looking the code up here. Implemented beside the ledger (same database)."""
+    looking the code up here. Implemented beside the ledger (same database): an issued
+    code is durable no later than the ledger event of the disclosure that used it.
 
-    def tokens(self, namespace: str, values: Sequence[str], make: Callable[[], str]) -> list[str]:
-        """The code of each value in ``namespace``, drawing (``make``) and durably storing
-        one for each value seen for the first time. Raises on any storage failure."""
+    The vault never sees a value: callers pass a keyed ``lookup`` of it and the value
+    ``sealed`` (encrypted) under a key the vault does not hold."""
+
+    def issue(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
+    ) -> list[str]:
+        """The code of each ``(lookup, sealed)`` item in ``namespace``: the stored one if
+        the lookup was issued before, else a new code from ``make()`` stored with the
+        sealed value. Raises on any storage failure (the value is then withheld)."""
         ...
 
-    def reveal(self, namespace: str, token: str) -> str | None:
-        """The value behind ``token`` in ``namespace``, or None if it was never issued."""
+    def find(self, namespace: str, token: str) -> bytes | None:
+        """The sealed value stored under ``token``, or None if it was never issued."""
         ...
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastfpe import ff1
 from pydantic import Field
 
-from ..errors import TransformError
+from ..errors import TransformError, VeilError
 from .base import (
     SCALAR_TYPES,
     BindContext,
@@ -24,6 +28,7 @@ from .base import (
     FieldType,
     Op,
     Params,
+    TokenVault,
     TransformSpec,
     register,
 )
@@ -127,6 +132,94 @@ def _bind_tokenize(params: TokenizeParams, ctx: BindContext) -> Op:
     return tokenize
 
 
+def _value_bytes(value: Any) -> bytes:
+    """A value's canonical bytes, as the keyed hash and tokenize use them."""
+    t = type(value)
+    if t is str:
+        data: bytes = value.encode()
+        return data
+    if t is int or t is float or t is bool:
+        return json.dumps(value).encode()
+    raise CannotApply("value is not a scalar")
+
+
+class RandomTokens:
+    """The op of ``tokenize(mode=random)``: a random code per value, kept in the vault.
+
+    ``namespace`` separates codes by key, recipient (unless per_recipient is false) and
+    format; the vault is given a keyed lookup of the value and the value sealed with
+    AES-256-GCM (the namespace as associated data), both keys derived from the rule's key.
+    """
+
+    CACHE = 65_536
+
+    def __init__(self, params: TokenizeParams, ctx: BindContext, vault: TokenVault) -> None:
+        key = ctx.keys.get(params.key)
+        scope = ctx.recipient if params.per_recipient else "*"
+        self.namespace = (
+            f"{ctx.keys.fingerprint(params.key)}:{scope}:{params.prefix}:{params.length}"
+        )
+        self._lookup = hmac.new(
+            hmac.digest(key, b"veil:vault:lookup", "sha256"), digestmod=hashlib.sha256
+        )
+        self._seal = AESGCM(hmac.digest(key, b"veil:vault:seal", "sha256"))
+        self._aad = self.namespace.encode()
+        self._vault = vault
+        self._prefix = params.prefix
+        self._encode = base32_prefix(params.length)
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _make(self) -> str:
+        return self._prefix + self._encode(secrets.token_bytes(32))
+
+    def _item(self, value: Any) -> tuple[str, bytes]:
+        data = _value_bytes(value)
+        h = self._lookup.copy()
+        h.update(data)
+        nonce = secrets.token_bytes(12)
+        return h.hexdigest(), nonce + self._seal.encrypt(nonce, data, self._aad)
+
+    def batch(self, values: list[Any]) -> list[str]:
+        """Codes of ``values`` with one vault round trip for the ones not cached."""
+        lookups: list[str] = []
+        items: dict[str, tuple[str, bytes]] = {}
+        for v in values:
+            data = _value_bytes(v)
+            h = self._lookup.copy()
+            h.update(data)
+            lk = h.hexdigest()
+            lookups.append(lk)
+            if lk not in self._cache and lk not in items:
+                items[lk] = self._item(v)
+        if items:
+            try:
+                tokens = self._vault.issue(self.namespace, list(items.values()), self._make)
+            except VeilError:
+                raise
+            except Exception:  # a vault that fails in any way withholds, never discloses
+                raise CannotApply("tokenize: the token vault could not issue a code") from None
+            with self._lock:
+                if len(self._cache) > self.CACHE:
+                    self._cache.clear()
+                self._cache.update(zip(items, tokens, strict=True))
+        return [self._cache[lk] for lk in lookups]
+
+    def __call__(self, value: Any, subject: str | None) -> str:
+        return self.batch([value])[0]
+
+    def reveal(self, token: str) -> Any:
+        """The value behind ``token``, or CannotApply if this namespace never issued it."""
+        sealed = self._vault.find(self.namespace, token)
+        if sealed is None:
+            raise CannotApply("reveal: no such token for this rule, key and recipient")
+        try:
+            data = self._seal.decrypt(sealed[:12], sealed[12:], self._aad)
+        except InvalidTag:
+            raise CannotApply("reveal: the stored value does not open with this key") from None
+        return data.decode()
+
+
 def _bind_random_token(params: TokenizeParams, ctx: BindContext) -> Op:
     vault = ctx.vault
     if vault is None:
@@ -134,7 +227,7 @@ def _bind_random_token(params: TokenizeParams, ctx: BindContext) -> Op:
             "tokenize(mode='random') needs a token vault, and this ledger has none",
             hint="use a SQLite or PostgreSQL ledger (the vault lives in the ledger database)",
         )
-    raise TransformError("tokenize(mode='random') is not implemented yet")
+    return RandomTokens(params, ctx, vault)
 
 
 def _linkability(p: HashParams | TokenizeParams) -> float:

@@ -1,0 +1,325 @@
+"""The token vault: random re-identification codes, stored beside the ledger.
+
+``tokenize(mode=random)`` draws a code at random the first time a value is seen in a
+namespace (a key, a recipient, a token format) and keeps ``(namespace, lookup, token,
+sealed)``: ``lookup`` is a keyed HMAC of the value (so the same value finds its code
+again) and ``sealed`` the value encrypted with AES-GCM (so ``veil reveal`` can give it
+back). Both keys derive from the rule's transform key, which the vault never holds: the
+database alone turns a code into nothing.
+
+Durability without a sync per code: the vault writes in the ledger's own database with
+cheap commits (SQLite ``synchronous=NORMAL`` in WAL mode, PostgreSQL
+``synchronous_commit=off``). The disclosure's ledger event commits after the codes it
+used, with a full sync, and a full sync makes every earlier commit of that database
+durable too (SQLite: the same WAL file is synced; PostgreSQL: the WAL is flushed up to the
+event's commit). So a code is never disclosed without being durable by the time its
+disclosure is.
+
+Concurrency: the first writer of a ``(namespace, lookup)`` wins (``ON CONFLICT DO
+NOTHING``); every writer then reads the stored code back, so two processes issuing a
+code for the same value at once agree on one.
+
+Tables are created on first use (``CREATE TABLE IF NOT EXISTS``), in the SQLite file or
+the PostgreSQL schema of the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from ..errors import LedgerError
+from ..transforms.base import TokenVault
+
+#: Items per statement (SQLite allows 32,766 parameters; four per item).
+_CHUNK = 2000
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS token_vault (
+    namespace TEXT NOT NULL,
+    lookup TEXT NOT NULL,
+    token TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (namespace, lookup)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS token_vault_token ON token_vault (namespace, token);
+"""
+
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS token_vault (
+    namespace text COLLATE "C" NOT NULL,
+    lookup text COLLATE "C" NOT NULL,
+    token text COLLATE "C" NOT NULL,
+    sealed bytea NOT NULL,
+    PRIMARY KEY (namespace, lookup)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS token_vault_token ON token_vault (namespace, token);
+"""
+
+#: Attempts at drawing a code that no other value of the namespace has (a collision of
+#: random codes is astronomically rare at 16 base32 characters; this bounds the loop).
+_DRAWS = 8
+
+
+class SQLiteVault:
+    """The vault in a SQLite ledger file; one connection per thread."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._busy = busy_timeout
+        self._local = threading.local()
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=self._busy, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # Durable with the ledger event that follows (same WAL, synced in full then).
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    conn.executescript(_SQLITE_SCHEMA)
+                    self._ready = True
+        return conn
+
+    def _fail(self, what: str, exc: BaseException) -> LedgerError:
+        return LedgerError(
+            f"token vault in ledger {self.path}: could not {what} ({type(exc).__name__})",
+            hint="nothing was disclosed; check the ledger file, then retry",
+        )
+
+    def issue(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
+    ) -> list[str]:
+        if not items:
+            return []
+        try:
+            conn = self._conn()
+            found = self._select(conn, namespace, [lk for lk, _ in items])
+            missing = [(lk, s) for lk, s in dict(items).items() if lk not in found]
+            if missing:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for lookup, sealed in missing:
+                        for _ in range(_DRAWS):
+                            cur = conn.execute(
+                                "INSERT INTO token_vault(namespace, lookup, token, sealed)"
+                                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                (namespace, lookup, make(), sealed),
+                            )
+                            if cur.rowcount == 1 or self._select(conn, namespace, [lookup]):
+                                break
+                        else:
+                            raise LedgerError("could not draw a unique token", hint="retry")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                found.update(self._select(conn, namespace, [lk for lk, _ in missing]))
+        except LedgerError:
+            raise
+        except sqlite3.Error as exc:
+            raise self._fail("issue tokens", exc) from None
+        return [found[lk] for lk, _ in items]
+
+    @staticmethod
+    def _select(conn: sqlite3.Connection, namespace: str, lookups: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(lookups), _CHUNK):
+            part = lookups[i : i + _CHUNK]
+            marks = ",".join("?" * len(part))
+            rows = conn.execute(
+                f"SELECT lookup, token FROM token_vault WHERE namespace = ?"  # noqa: S608
+                f" AND lookup IN ({marks})",
+                (namespace, *part),
+            )
+            out.update({str(r[0]): str(r[1]) for r in rows})
+        return out
+
+    def find(self, namespace: str, token: str) -> bytes | None:
+        try:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT sealed FROM token_vault WHERE namespace = ? AND token = ?",
+                    (namespace, token),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise self._fail("read a token", exc) from None
+        return bytes(row[0]) if row else None
+
+
+class PostgresVault:
+    """The vault in a PostgreSQL ledger's schema; one connection behind a lock."""
+
+    def __init__(self, params: dict[str, Any], schema: str, location: str) -> None:
+        self._params = params
+        self.schema = schema
+        self.location = location
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._pid = os.getpid()
+
+    def _connect(self) -> Any:
+        import psycopg
+        from psycopg import sql
+
+        if self._conn is not None and (self._pid != os.getpid() or self._conn.broken):
+            self._conn = None
+        if self._conn is None:
+            conn = psycopg.connect(**self._params, autocommit=True)
+            conn.execute(
+                "SELECT set_config('search_path', %s, false),"
+                " set_config('synchronous_commit', 'off', false)",
+                (sql.Identifier(self.schema).as_string(conn),),
+            )
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            for stmt in _PG_SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    def _fail(self, what: str, exc: BaseException) -> LedgerError:
+        state = getattr(exc, "sqlstate", None)
+        code = f", SQLSTATE {state}" if state else ""
+        return LedgerError(
+            f"token vault at {self.location} (schema {self.schema}): could not {what} "
+            f"({type(exc).__name__}{code})",
+            hint="nothing was disclosed; check that PostgreSQL is reachable, then retry",
+        )
+
+    def issue(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
+    ) -> list[str]:
+        import psycopg
+
+        if not items:
+            return []
+        with self._lock:
+            try:
+                conn = self._connect()
+                found = self._select(conn, namespace, [lk for lk, _ in items])
+                missing = [(lk, s) for lk, s in dict(items).items() if lk not in found]
+                if missing:
+                    with conn.transaction():
+                        for lookup, sealed in missing:
+                            for _ in range(_DRAWS):
+                                cur = conn.execute(
+                                    "INSERT INTO token_vault (namespace, lookup, token, sealed)"
+                                    " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                                    (namespace, lookup, make(), sealed),
+                                )
+                                if cur.rowcount == 1 or self._select(conn, namespace, [lookup]):
+                                    break
+                            else:
+                                raise LedgerError("could not draw a unique token", hint="retry")
+                    found.update(self._select(conn, namespace, [lk for lk, _ in missing]))
+            except psycopg.Error as exc:
+                self._conn = None
+                raise self._fail("issue tokens", exc) from None
+        return [found[lk] for lk, _ in items]
+
+    @staticmethod
+    def _select(conn: Any, namespace: str, lookups: list[str]) -> dict[str, str]:
+        rows = conn.execute(
+            "SELECT lookup, token FROM token_vault WHERE namespace = %s AND lookup = ANY(%s)",
+            (namespace, lookups),
+        ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def find(self, namespace: str, token: str) -> bytes | None:
+        import psycopg
+
+        with self._lock:
+            try:
+                row = (
+                    self._connect()
+                    .execute(
+                        "SELECT sealed FROM token_vault WHERE namespace = %s AND token = %s",
+                        (namespace, token),
+                    )
+                    .fetchone()
+                )
+            except psycopg.Error as exc:
+                self._conn = None
+                raise self._fail("read a token", exc) from None
+        return bytes(row[0]) if row else None
+
+
+#: One vault per ledger object, dropped with it (ids are reused after collection).
+_VAULTS: weakref.WeakKeyDictionary[Any, TokenVault] = weakref.WeakKeyDictionary()
+_VAULTS_LOCK = threading.Lock()
+
+
+def vault_for(ledger: Any) -> TokenVault | None:
+    """The vault that lives in ``ledger``'s database (one per ledger object), or None for
+    a ledger without a database (an in-memory test ledger). Wrappers (timing, async
+    appenders) are looked through via their ``inner``/``ledger`` attribute."""
+    for _ in range(8):
+        if ledger is None:
+            return None
+        with _VAULTS_LOCK:
+            hit = _VAULTS.get(ledger)
+        if hit is not None:
+            return hit
+        made = getattr(ledger, "token_vault", None)
+        if callable(made):
+            found: Any = made()
+            return found  # type: ignore[no-any-return]
+        vault: SQLiteVault | PostgresVault | None = None
+        kind = type(ledger).__name__
+        if kind == "SQLiteLedger":
+            vault = SQLiteVault(ledger.path)
+        elif kind == "PostgresLedger":
+            vault = PostgresVault(ledger._params, ledger.schema, ledger.location)
+        if vault is not None:
+            with _VAULTS_LOCK:
+                return _VAULTS.setdefault(ledger, vault)
+        ledger = getattr(ledger, "inner", None) or getattr(ledger, "ledger", None)
+    return None
+
+
+class MemoryVault:
+    """A vault in memory, for policy tests and dry runs: codes live as long as the process."""
+
+    def __init__(self) -> None:
+        self._by_lookup: dict[tuple[str, str], str] = {}
+        self._sealed: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+
+    def issue(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
+    ) -> list[str]:
+        out = []
+        with self._lock:
+            for lookup, sealed in items:
+                token = self._by_lookup.get((namespace, lookup))
+                if token is None:
+                    token = make()
+                    while (namespace, token) in self._sealed:
+                        token = make()
+                    self._by_lookup[(namespace, lookup)] = token
+                    self._sealed[(namespace, token)] = sealed
+                out.append(token)
+        return out
+
+    def find(self, namespace: str, token: str) -> bytes | None:
+        with self._lock:
+            return self._sealed.get((namespace, token))
