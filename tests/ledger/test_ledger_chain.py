@@ -13,7 +13,7 @@ from ledger_factory import KEY, make_event
 
 from veil.ledger import GENESIS, ChainRow, canonical_json, link_hash, subjects_digest, verify_chain
 from veil.ledger.chain import link_hash_text, normalize_time
-from veil.ledger.sqlite import _digest
+from veil.ledger.store import sorted_digest as _digest
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
