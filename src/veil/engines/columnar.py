@@ -46,7 +46,7 @@ from ..policy.conditions import ConditionSyntaxError, Context, Dnf, attribute_re
 from ..policy.decision import Outcome
 from ..policy.plan import Plan
 from ..transforms.base import FieldType, Op
-from ..transforms.dates import DateShiftParams
+from ..transforms.dates import DateShiftParams, shift_key
 from ..transforms.generalize import GeneralizeParams
 from . import kernels
 from .kernels import ColumnFn, no_withheld, per_unique
@@ -325,7 +325,7 @@ class ColumnarEngine:
             fn = kernels.generalize_kernel(params, ftype, op, self._bound.as_of)
         elif name == "date_shift":
             assert isinstance(params, DateShiftParams)
-            key_bytes = self.keys.get(params.key)
+            key_bytes = shift_key(params, self.keys, self.plan.request.effective_recipient)
             fn = kernels.date_shift_kernel(params, key_bytes, ftype, op, self._offsets)
         elif name in ("hash", "tokenize", "fpe", "mask_date"):
             fn = per_unique(op, out_type)  # per value: same bytes as the record engine

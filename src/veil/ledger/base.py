@@ -63,8 +63,8 @@ class AccountingEntry:
     break_glass: bool
 
 
-class Ledger(Protocol):
-    def append(self, event: Event, *, idempotent: bool = False) -> StoredEvent: ...
+class EventSource(Protocol):
+    """What reads of the ledger need (the accounting, the audit endpoints)."""
 
     def events(
         self,
@@ -75,6 +75,10 @@ class Ledger(Protocol):
         limit: int | None = None,
         descending: bool = False,
     ) -> Iterator[StoredEvent]: ...
+
+
+class Ledger(EventSource, Protocol):
+    def append(self, event: Event, *, idempotent: bool = False) -> StoredEvent: ...
 
     def subjects_of(self, event_id: str) -> Sequence[str]: ...
 

@@ -28,31 +28,18 @@ import hashlib
 import html
 import io
 import json
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .accounting import _spreadsheet_safe, describe
-from .base import StoredEvent
+from .base import EventSource
 from .events import Event, Requester
 
 #: 164.528(a)(3): "in the six years prior to the date on which the accounting is requested"
 YEARS = 6
 #: Event kinds that are not disclosures of the subject's data.
 NOT_DISCLOSURES = frozenset({"refusal", "accounting", "acknowledgement"})
-
-
-class EventSource(Protocol):
-    def events(
-        self,
-        *,
-        since: str | None = None,
-        until: str | None = None,
-        data_subject: str | None = None,
-        limit: int | None = None,
-        descending: bool = False,
-    ) -> Iterable[StoredEvent]: ...
 
 
 @dataclass(frozen=True)

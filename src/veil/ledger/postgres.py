@@ -57,6 +57,8 @@ from . import store
 from .base import StoredEvent, VerifyReport
 from .chain import ChainRow, verify_chain
 from .postgres_conn import conn_params, ledger_error, location
+from .vault import PG_VAULT_SCHEMA as VAULT_SCHEMA
+from .vault import PostgresVault
 
 Conn = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -103,6 +105,8 @@ MIGRATIONS: tuple[str, ...] = (
         data bytea NOT NULL
     );
     """,
+    # 3: the token vault (random re-identification codes, veil.ledger.vault)
+    VAULT_SCHEMA,
 )
 #: Seqs of the events that disclosed a subject, whichever way they store it.
 _SEQS_OF_SUBJECT = (
@@ -327,6 +331,10 @@ class PostgresLedger(store.SQLLedger[Conn]):
                 f"version {SCHEMA_VERSION}",
                 hint="use the veil release that wrote this ledger",
             )
+
+    def token_vault(self) -> PostgresVault:
+        """The token vault in this ledger's schema (random re-identification codes)."""
+        return PostgresVault(self._params, self.schema, self.location)
 
     def close(self) -> None:
         """Close this process's connection. Later calls raise :class:`LedgerError`.

@@ -32,6 +32,7 @@ from . import store
 from .base import StoredEvent, VerifyReport
 from .chain import ChainRow, verify_chain
 from .store import BULK_SUBJECTS  # re-exported: callers import it from here
+from .vault import SQLiteVault
 
 __all__ = ["BULK_SUBJECTS", "SCHEMA_VERSION", "SQLiteLedger"]
 
@@ -259,6 +260,10 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
                 hint="use the veil release that wrote this ledger",
             )
         super()._check_meta(meta)
+
+    def token_vault(self) -> SQLiteVault:
+        """The token vault in this ledger's file (random re-identification codes)."""
+        return SQLiteVault(self.path, busy_timeout=self._busy_timeout)
 
     def close(self) -> None:
         """Close the connections this process opened. Later calls raise :class:`LedgerError`.

@@ -19,8 +19,8 @@ Concurrency: the first writer of a ``(namespace, lookup)`` wins (``ON CONFLICT D
 NOTHING``); every writer then reads the stored code back, so two processes issuing a
 code for the same value at once agree on one.
 
-Tables are created on first use (``CREATE TABLE IF NOT EXISTS``), in the SQLite file or
-the PostgreSQL schema of the ledger.
+The table lives in the ledger's SQLite file (created on first use; SQLite serializes
+that) or its PostgreSQL schema (ledger migration 3).
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS token_vault (
 CREATE UNIQUE INDEX IF NOT EXISTS token_vault_token ON token_vault (namespace, token);
 """
 
-_PG_SCHEMA = """
+#: PostgreSQL migration 3 of the ledger schema (``veil.ledger.postgres.MIGRATIONS``): made
+#: with the ledger, under its advisory lock, so concurrent first uses do not race.
+PG_VAULT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS token_vault (
     namespace text COLLATE "C" NOT NULL,
     lookup text COLLATE "C" NOT NULL,
@@ -65,6 +67,24 @@ CREATE UNIQUE INDEX IF NOT EXISTS token_vault_token ON token_vault (namespace, t
 #: Attempts at drawing a code that no other value of the namespace has (a collision of
 #: random codes is astronomically rare at 16 base32 characters; this bounds the loop).
 _DRAWS = 8
+
+
+def _insert_all(
+    insert: Callable[[tuple[str, str, str, bytes]], bool],
+    stored: Callable[[str], bool],
+    namespace: str,
+    missing: Sequence[tuple[str, bytes]],
+    make: Callable[[], str],
+) -> None:
+    """Store a fresh code for each missing ``(lookup, sealed)``. ``insert`` returns whether
+    the row went in; when it did not, either another writer stored this lookup first
+    (``stored``: done, its code wins) or the drawn code was taken: draw again."""
+    for lookup, sealed in missing:
+        for _ in range(_DRAWS):
+            if insert((namespace, lookup, make(), sealed)) or stored(lookup):
+                break
+        else:
+            raise LedgerError("could not draw a unique token", hint="retry")
 
 
 class SQLiteVault:
@@ -111,17 +131,17 @@ class SQLiteVault:
             if missing:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for lookup, sealed in missing:
-                        for _ in range(_DRAWS):
-                            cur = conn.execute(
-                                "INSERT INTO token_vault(namespace, lookup, token, sealed)"
-                                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                (namespace, lookup, make(), sealed),
-                            )
-                            if cur.rowcount == 1 or self._select(conn, namespace, [lookup]):
-                                break
-                        else:
-                            raise LedgerError("could not draw a unique token", hint="retry")
+                    sql = (
+                        "INSERT INTO token_vault(namespace, lookup, token, sealed)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    )
+                    _insert_all(
+                        lambda row: conn.execute(sql, row).rowcount == 1,
+                        lambda lk: bool(self._select(conn, namespace, [lk])),
+                        namespace,
+                        missing,
+                        make,
+                    )
                     conn.execute("COMMIT")
                 except BaseException:
                     with suppress(sqlite3.Error):
@@ -187,12 +207,6 @@ class PostgresVault:
                 " set_config('synchronous_commit', 'off', false)",
                 (sql.Identifier(self.schema).as_string(conn),),
             )
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            for stmt in _PG_SCHEMA.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -219,17 +233,17 @@ class PostgresVault:
                 missing = [(lk, s) for lk, s in dict(items).items() if lk not in found]
                 if missing:
                     with conn.transaction():
-                        for lookup, sealed in missing:
-                            for _ in range(_DRAWS):
-                                cur = conn.execute(
-                                    "INSERT INTO token_vault (namespace, lookup, token, sealed)"
-                                    " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                    (namespace, lookup, make(), sealed),
-                                )
-                                if cur.rowcount == 1 or self._select(conn, namespace, [lookup]):
-                                    break
-                            else:
-                                raise LedgerError("could not draw a unique token", hint="retry")
+                        sql = (
+                            "INSERT INTO token_vault (namespace, lookup, token, sealed)"
+                            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+                        )
+                        _insert_all(
+                            lambda row: conn.execute(sql, row).rowcount == 1,
+                            lambda lk: bool(self._select(conn, namespace, [lk])),
+                            namespace,
+                            missing,
+                            make,
+                        )
                     found.update(self._select(conn, namespace, [lk for lk, _ in missing]))
             except psycopg.Error as exc:
                 self._conn = None
@@ -281,15 +295,7 @@ def vault_for(ledger: Any) -> TokenVault | None:
             return hit
         made = getattr(ledger, "token_vault", None)
         if callable(made):
-            found: Any = made()
-            return found  # type: ignore[no-any-return]
-        vault: SQLiteVault | PostgresVault | None = None
-        kind = type(ledger).__name__
-        if kind == "SQLiteLedger":
-            vault = SQLiteVault(ledger.path)
-        elif kind == "PostgresLedger":
-            vault = PostgresVault(ledger._params, ledger.schema, ledger.location)
-        if vault is not None:
+            vault: TokenVault = made()
             with _VAULTS_LOCK:
                 return _VAULTS.setdefault(ledger, vault)
         ledger = getattr(ledger, "inner", None) or getattr(ledger, "ledger", None)

@@ -355,6 +355,27 @@ def _sh_entity(entity: str, outcome: Outcome) -> str | None:
     return _removed_entity(entity, outcome)
 
 
+#: The direct identifiers both HIPAA lists name, in the words of the regulation:
+#: (class, 164.514(b)(2)(i) letter, 164.514(e)(2) numeral, text).
+DIRECT_IDENTIFIERS: tuple[tuple[str, str, str, str], ...] = (
+    ("phone", "D", "iii", "Telephone numbers"),
+    ("fax", "E", "iv", "Fax numbers"),
+    ("email", "F", "v", "Electronic mail addresses"),
+    ("ssn", "G", "vi", "Social security numbers"),
+    ("medical_record_number", "H", "vii", "Medical record numbers"),
+    ("health_plan_id", "I", "viii", "Health plan beneficiary numbers"),
+    ("account_number", "J", "ix", "Account numbers"),
+    ("license_number", "K", "x", "Certificate/license numbers"),
+    ("vehicle_id", "L", "xi",
+     "Vehicle identifiers and serial numbers, including license plate numbers"),
+    ("device_id", "M", "xii", "Device identifiers and serial numbers"),
+    ("url", "N", "xiii", "Web Universal Resource Locators (URLs)"),
+    ("ip_address", "O", "xiv", "Internet Protocol (IP) address numbers"),
+    ("biometric", "P", "xv", "Biometric identifiers, including finger and voice prints"),
+    ("photo", "Q", "xvi", "Full face photographic images and any comparable images"),
+)  # fmt: skip
+
+
 def _removal(cid: str, letter: str, text: str) -> IdClass:
     return IdClass(cid, f"{_SH}({letter})", text)
 
@@ -420,24 +441,7 @@ SAFE_HARBOR = Profile(
             check=check_age,
             accepts="removal, or ages over 89 as one category (generalize: {method: age})",
         ),
-        _removal("phone", "D", "Telephone numbers"),
-        _removal("fax", "E", "Fax numbers"),
-        _removal("email", "F", "Electronic mail addresses"),
-        _removal("ssn", "G", "Social security numbers"),
-        _removal("medical_record_number", "H", "Medical record numbers"),
-        _removal("health_plan_id", "I", "Health plan beneficiary numbers"),
-        _removal("account_number", "J", "Account numbers"),
-        _removal("license_number", "K", "Certificate/license numbers"),
-        _removal(
-            "vehicle_id",
-            "L",
-            "Vehicle identifiers and serial numbers, including license plate numbers",
-        ),
-        _removal("device_id", "M", "Device identifiers and serial numbers"),
-        _removal("url", "N", "Web Universal Resource Locators (URLs)"),
-        _removal("ip_address", "O", "Internet Protocol (IP) address numbers"),
-        _removal("biometric", "P", "Biometric identifiers, including finger and voice prints"),
-        _removal("photo", "Q", "Full face photographic images and any comparable images"),
+        *(_removal(cid, letter, text) for cid, letter, _, text in DIRECT_IDENTIFIERS),
         _removal(
             "other_identifier",
             "R",
@@ -496,24 +500,7 @@ LIMITED_DATA_SET = Profile(
             "ii",
             "Postal address information, other than town or city, State, and zip code",
         ),
-        _lds("phone", "iii", "Telephone numbers"),
-        _lds("fax", "iv", "Fax numbers"),
-        _lds("email", "v", "Electronic mail addresses"),
-        _lds("ssn", "vi", "Social security numbers"),
-        _lds("medical_record_number", "vii", "Medical record numbers"),
-        _lds("health_plan_id", "viii", "Health plan beneficiary numbers"),
-        _lds("account_number", "ix", "Account numbers"),
-        _lds("license_number", "x", "Certificate/license numbers"),
-        _lds(
-            "vehicle_id",
-            "xi",
-            "Vehicle identifiers and serial numbers, including license plate numbers",
-        ),
-        _lds("device_id", "xii", "Device identifiers and serial numbers"),
-        _lds("url", "xiii", "Web Universal Resource Locators (URLs)"),
-        _lds("ip_address", "xiv", "Internet Protocol (IP) address numbers"),
-        _lds("biometric", "xv", "Biometric identifiers, including finger and voice prints"),
-        _lds("photo", "xvi", "Full face photographic images and any comparable images"),
+        *(_lds(cid, roman, text) for cid, _, roman, text in DIRECT_IDENTIFIERS),
         IdClass(
             "free_text",
             f"{_LDS}(i)-(xvi)",

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import Field
 
+from ..keys import Keyring
 from .base import BindContext, CannotApply, FieldType, Op, Params, TransformSpec, register
-from .crypto import KeyName
+from .crypto import KeyName, recipient_key
 
 DATE_TYPES = frozenset({FieldType.DATE, FieldType.DATETIME})
 
@@ -32,8 +33,20 @@ def parse_day(value: Any, what: str) -> date:
 
 
 class DateShiftParams(Params):
+    """``per_recipient``: each recipient gets its own offsets (a key derived per
+    recipient), so two recipients' extracts cannot be aligned on their dates. Off by
+    default, so a bundle that shifts structured dates and dates inside notes with one key
+    keeps them consistent; set it on both."""
+
     key: KeyName
     max_days: int = Field(default=30, ge=1, le=3650)
+    per_recipient: bool = False
+
+
+def shift_key(params: DateShiftParams, keys: Keyring, recipient: str) -> bytes:
+    """The key the offsets of ``params`` come from, for ``recipient``."""
+    key = keys.get(params.key)
+    return recipient_key(key, recipient) if params.per_recipient else key
 
 
 def shift_days(key: bytes, subject: str, max_days: int) -> int:
@@ -44,7 +57,7 @@ def shift_days(key: bytes, subject: str, max_days: int) -> int:
 
 
 def _bind_date_shift(params: DateShiftParams, ctx: BindContext) -> Op:
-    key, max_days = ctx.keys.get(params.key), params.max_days
+    key, max_days = shift_key(params, ctx.keys, ctx.recipient), params.max_days
 
     @functools.lru_cache(maxsize=65536)
     def offset(subject: str) -> timedelta:
