@@ -11,6 +11,10 @@ A :data:`ColumnFn` takes the column (nulls allowed, passed through as nulls) and
 data-subject ids of its rows, and returns the new column plus a boolean array marking
 the cells it *withheld* (the op raised :class:`CannotApply`): those are null in the
 output and counted by the engine.
+
+Why one module of ~560 lines: one small kernel per transform family (mask, truncate,
+generalize, date shift, per-distinct-value fallback), each tested for equality with its
+record op; a file per kernel would scatter those pairs.
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ Stages, in the order data flows through them:
 * ``plan``       one request compiled into a per-field plan that engines apply
 * ``explain``    the plan as reasons: outcome and rules per field
 * ``testing``    a bundle's own YAML test cases run through the façade
+* ``compliance`` purposes, recipients, profile views and assertions, compiled
+* ``profiles``   regulations as identifier classes (Safe Harbor, LDS, PCI display),
+  ``checks`` the judgements they run, ``views`` a plan judged against them, ``proofs``
+  every declared request judged at validation
+* ``datasets``   dataset declarations compiled (paths, implied containers, ids)
 
 Nothing here reads records or writes the ledger; engines and :mod:`veil.core` do.
 """

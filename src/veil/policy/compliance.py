@@ -233,8 +233,7 @@ EXEMPT: dict[str, str] = {
     "directory": "164.528(a)(1)(v): facility directory or persons involved in care (164.510)",
     "national_security": "164.528(a)(1)(vi): national security or intelligence (164.512(k)(2))",
     "correctional_law_enforcement_custody": (
-        "164.528(a)(1)(vii): correctional institutions or law enforcement custody "
-        "(164.512(k)(5))"
+        "164.528(a)(1)(vii): correctional institutions or law enforcement custody (164.512(k)(5))"
     ),
 }
 #: Views after which what left is not an accountable disclosure of PHI.

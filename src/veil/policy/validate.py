@@ -17,8 +17,6 @@ A bundle that produces any issue is not loaded. Checks, by code:
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import re
 from typing import Any
 
@@ -26,18 +24,19 @@ from pydantic import ValidationError
 
 from .. import transforms
 from ..errors import Issue, PolicyError, TransformError
-from ..paths import PathSyntaxError, parent, parse, strip_each
+from ..paths import PathSyntaxError, strip_each
 from ..text.decl import RecognizerDecl
 from ..text.engine import NER_ENTITIES, check_regex
-from ..transforms.base import SCALAR_TYPES, FieldType
+from ..transforms.base import SCALAR_TYPES
 from ..transforms.text import NamedRecognizer, ScanTextParams, unsupported_entities
 from .bundle import Bundle, CompiledRule, DatasetInfo, FieldInfo
 from .compliance import compile_compliance
 from .conditions import ACES, ALWAYS, Clause, ConditionSyntaxError, Context, parse_ace
+from .datasets import check_field_names, compile_dataset
 from .decision import ALLOW, DENY, REDACT, Outcome
 from .loader import Located, RawBundle, format_loc, load_raw
 from .matching import RESERVED_CONTEXT, RESOURCE_KEYS, residual, resource_element, target_matches
-from .model import AttributeDecl, Dataset, Rule
+from .model import AttributeDecl, Rule
 
 _RECOGNIZER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -55,74 +54,6 @@ class _Issues:
         self, code: str, msg: str, src: Located, sub: tuple[Any, ...] = (), hint: str = ""
     ) -> None:
         self.items.append(Issue(code, msg, src.file, src.line(sub), src.where(sub), hint))
-
-
-def _compile_dataset(
-    name: str, ds: Dataset, src: Located, known_tags: set[str], issues: _Issues
-) -> DatasetInfo | None:
-    fields: dict[str, FieldInfo] = {}
-    ok = True
-    for path, decl in ds.fields.items():
-        where = ("fields", path)
-        try:
-            parse(path)
-        except PathSyntaxError as exc:
-            issues.add("path", str(exc), src, where)
-            ok = False
-            continue
-        for tag in decl.tags:
-            if tag not in known_tags:
-                issues.add(
-                    "tag",
-                    f"unknown tag '{tag}' on field '{path}'",
-                    src,
-                    (*where, "tags"),
-                    f"declared tags: {', '.join(sorted(known_tags)) or '(none)'}",
-                )
-        vtype = decl.items or decl.type
-        if decl.type == FieldType.LIST and decl.items is None:
-            vtype = FieldType.OBJECT
-        fields[path] = FieldInfo(path, decl.type, vtype, frozenset(decl.tags), decl.nullable)
-    # Containers implied by child paths ("name[*].given" implies list "name" of objects).
-    for path in list(fields):
-        child = path
-        while (par := parent(child)) is not None:
-            is_list = child.startswith(par + "[*].")
-            want = FieldType.LIST if is_list else FieldType.OBJECT
-            existing = fields.get(par)
-            if existing is None:
-                fields[par] = FieldInfo(par, want, FieldType.OBJECT, frozenset(), True, False)
-            elif existing.type != want or (is_list and existing.value_type != FieldType.OBJECT):
-                issues.add(
-                    "path",
-                    f"field '{par}' is declared as {existing.type.value} but "
-                    f"'{path}' needs it to be a {want.value}" + (" of objects" if is_list else ""),
-                    src,
-                    ("fields", par),
-                    "declare it as 'type: list' without 'items' for a list of objects"
-                    if is_list
-                    else "declare it as 'type: object'",
-                )
-                ok = False
-            child = par
-    ordered = dict(sorted(fields.items(), key=lambda kv: kv[0].count(".")))
-    ids = {}
-    for key in ("record_id", "data_subject"):
-        path = getattr(ds, key)
-        f = fields.get(path)
-        if f is None or f.is_container or "[*]" in path or f.type == FieldType.LIST:
-            issues.add(
-                "dataset",
-                f"{key} '{path}' must be a declared scalar field outside lists",
-                src,
-                (key,),
-                f"declare '{path}' under fields, or point {key} at one that is",
-            )
-            ok = False
-        ids[key] = tuple(path.split("."))
-    if not ok:
-        return None
-    return DatasetInfo(name, ds.description, ids["record_id"], ids["data_subject"], ordered)
 
 
 def _rule_outcome(
@@ -393,7 +324,7 @@ def _compile_rule(
                 f"declared tags: {', '.join(sorted(tags))}",
             )
     rule_datasets = [ds for ds in datasets.values() if t.datasets is None or ds.name in t.datasets]
-    _check_field_names(t.fields, rule_datasets, src, ("target", "fields"), issues)
+    check_field_names(t.fields, rule_datasets, src, ("target", "fields"), issues)
     when = {}
     for ace in ACES:
         raw = getattr(rule.when, ace)
@@ -445,34 +376,6 @@ def _compile_rule(
     if len(issues.items) != before:
         return None
     return CompiledRule(rule, order, src, when, outcome)
-
-
-def _check_field_names(
-    patterns: list[str] | None,
-    datasets: list[DatasetInfo],
-    src: Located,
-    where: tuple[Any, ...],
-    issues: _Issues,
-) -> None:
-    """Every name (or glob) in a field list must match a field of the datasets it is for:
-    a misspelt field in ``fields: [amount, balnce]`` would otherwise just never match."""
-    paths = [p for ds in datasets for p in ds.fields]
-    for i, pattern in enumerate(patterns or []):
-        glob = pattern.replace("[", "[[]")
-        if any(fnmatch.fnmatchcase(p, glob) for p in paths):
-            continue
-        close = difflib.get_close_matches(pattern, paths, n=3)
-        names = sorted({ds.name for ds in datasets})
-        issues.add(
-            "target",
-            f"field '{pattern}' is not a field of "
-            f"{'dataset' if len(names) == 1 else 'datasets'} {', '.join(names) or '(none)'}",
-            src,
-            (*where, i),
-            f"did you mean {' or '.join(repr(c) for c in close)}?"
-            if close
-            else "use a declared field path (globs like 'name[*].*' are allowed)",
-        )
 
 
 def _check_field_coverage(
@@ -529,7 +432,7 @@ def compile_bundle(raw: RawBundle) -> Bundle:
     _compile_recognizers(raw, issues)
     datasets: dict[str, DatasetInfo] = {}
     for name, ds in raw.datasets.items():
-        info = _compile_dataset(name, ds, raw.dataset_src[name], tags, issues)
+        info = compile_dataset(name, ds, raw.dataset_src[name], tags, issues)
         if info is not None:
             datasets[name] = info
     seen: dict[str, Located] = {}
