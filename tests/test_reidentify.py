@@ -54,25 +54,25 @@ def _reveal(led: Path, codes: list[str], *extra: str, role: str = "privacy_offic
 
 
 def test_codes_are_random_stable_and_revealed_only_by_the_privacy_office(tmp_path: Path) -> None:
-    led, rows = _extract(tmp_path, "registry-7")
-    got = [json.loads(x) for x in (tmp_path / "registry-7.jsonl").read_text().splitlines()]
+    led, rows = _extract(tmp_path, "outcomes-registry")
+    got = [json.loads(x) for x in (tmp_path / "outcomes-registry.jsonl").read_text().splitlines()]
     codes = [r["patient_id"] for r in got]
     mrns = [r["patient_id"] for r in rows]
     assert all(c.startswith("pt_") and len(c) == 19 for c in codes)
     assert len(set(codes)) == len(set(mrns))
     # the same patient to the same recipient again: the same code (stable), from the vault
-    _extract(tmp_path, "registry-7")
-    got2 = [json.loads(x) for x in (tmp_path / "registry-7.jsonl").read_text().splitlines()]
+    _extract(tmp_path, "outcomes-registry")
+    got2 = [json.loads(x) for x in (tmp_path / "outcomes-registry.jsonl").read_text().splitlines()]
     assert [r["patient_id"] for r in got2] == codes
     # a clinician cannot reveal (their treatment rule does not name the reveal action)
-    res = _reveal(led, codes[:2], "--recipient", "registry-7", role="clinician")
+    res = _reveal(led, codes[:2], "--recipient", "outcomes-registry", role="clinician")
     assert res.exit_code == 5, res.output  # type: ignore[attr-defined]
     # the privacy office can, for the recipient the codes were issued to
-    res = _reveal(led, codes[:3], "--recipient", "registry-7")
+    res = _reveal(led, codes[:3], "--recipient", "outcomes-registry")
     assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
     assert res.stdout.split() == mrns[:3]  # type: ignore[attr-defined]
     # codes of another recipient do not open
-    res = _reveal(led, codes[:1], "--recipient", "registry-8")
+    res = _reveal(led, codes[:1], "--recipient", "study-42")
     assert res.exit_code == 2 and "not issued" in res.output  # type: ignore[attr-defined]
     # the reveal is in the patient's history, never the code's value in clear elsewhere
     with open_ledger(f"sqlite:///{led}") as ledger:
@@ -83,7 +83,7 @@ def test_codes_are_random_stable_and_revealed_only_by_the_privacy_office(tmp_pat
 
 
 def test_vault_holds_no_value_in_clear(tmp_path: Path) -> None:
-    led, rows = _extract(tmp_path, "registry-9")
+    led, rows = _extract(tmp_path, "outcomes-registry")
     raw = (tmp_path / "l.db").read_bytes()
     with sqlite3.connect(led) as db:
         n = db.execute("select count(*) from token_vault").fetchone()[0]

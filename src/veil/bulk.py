@@ -25,7 +25,7 @@ from .formats.spool import spooled_output
 from .ledger.base import StoredEvent
 from .ledger.events import Event
 from .policy.plan import Plan
-from .provenance import event_extras, treatment
+from .provenance import event_extras, treatment, undeclared_summary
 from .request import Request
 
 
@@ -73,7 +73,7 @@ def build_event(
         "bundle_version": plan.bundle_version,
         "context": req.context,
         "fields": fields,
-        "undeclared": dict(tally.undeclared),
+        "undeclared": undeclared_summary(tally.undeclared),
         "records": {"read": tally.read, "returned": tally.returned, "filtered": tally.filtered},
         "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
         "key_fingerprints": key_fingerprints,

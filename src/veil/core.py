@@ -26,7 +26,7 @@ from .policy.bundle import Bundle
 from .policy.conditions import ConditionSyntaxError
 from .policy.explain import Explanation, explain
 from .policy.plan import Plan, PlanCache, build_plan
-from .provenance import event_extras, treatment
+from .provenance import event_extras, treatment, undeclared_summary
 from .request import Request
 from .transforms.base import TokenVault
 
@@ -168,7 +168,7 @@ class Job:
             "bundle_version": self.plan.bundle_version,
             "context": req.context,
             "fields": plain,
-            "undeclared": dict(self.executor.undeclared),
+            "undeclared": undeclared_summary(self.executor.undeclared),
             "records": {"read": self.read, "returned": self.returned, "filtered": self.filtered},
             "break_glass": {"used": bool(bg), "reason": req.reason if bg else None, "rules": bg},
             "key_fingerprints": self.executor.key_fingerprints,

@@ -9,6 +9,7 @@ Computed once per outcome and cached: events of one plan share the entries.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
@@ -53,3 +54,12 @@ def event_extras(plan: Plan) -> dict[str, Any]:
         "views": dict(plan.views),
         "accounting": dict(plan.accounting) if plan.accounting else None,
     }
+
+
+def undeclared_summary(counts: Mapping[str, int]) -> dict[str, int]:
+    """What a ledger event records of undeclared fields: how many values in how many
+    distinct fields, never their names. Names can carry data (a key named after an SSN,
+    a column named after a patient), and 50,000 of them made one event half a megabyte."""
+    if not counts:
+        return {}
+    return {"values": sum(counts.values()), "fields": len(counts)}

@@ -10,9 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import RequestError
+from .errors import AccessDenied, RequestError
 from .ledger.events import canonical_json
 from .policy.bundle import Bundle
+from .policy.conditions import ALWAYS, Context
+from .policy.matching import residual
 from .policy.model import AttributeDecl
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -36,6 +38,9 @@ class Request(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     #: justification for break-glass access; break-glass rules never match without one
     reason: str | None = None
+    #: the recipients the requester's credential lets them name (None: no such limit);
+    #: set by the service from the API key or token, never from a request body
+    allowed_recipients: tuple[str, ...] | None = None
 
     @property
     def effective_recipient(self) -> str:
@@ -103,3 +108,34 @@ def check_request(bundle: Bundle, req: Request) -> None:
             hint="pass purpose, recipient and reason as request fields, not context",
         )
     _check_attrs("context", req.context, bundle.context_attributes)
+    check_recipient(bundle, req)
+
+
+def check_recipient(bundle: Bundle, req: Request) -> None:
+    """A recipient is an authenticated fact, not a claim: the requester may name only a
+    recipient their credential lists (if it lists any) and, when the bundle declares
+    recipients, only a declared one whose ``named_by`` selects them. Receiving data
+    oneself (no recipient, or one's own id) is always allowed. Raises AccessDenied."""
+    r = req.recipient
+    if r is None or r == req.subject_id:
+        return
+    if req.allowed_recipients is not None and r not in req.allowed_recipients:
+        raise AccessDenied(
+            "the requester's credential does not let them name this recipient",
+            hint="use a recipient your API key or token lists, or ask for one to be added",
+        )
+    if not bundle.recipients:
+        return
+    if r not in bundle.recipients:
+        raise AccessDenied(
+            f"the recipient is not declared by bundle '{bundle.name}'",
+            hint=f"recipients: {', '.join(sorted(bundle.recipients))}",
+        )
+    scope = bundle.recipient_scopes.get(r)
+    if scope is not None:
+        ctx = Context(req.elements())
+        if any(residual(dnf, ctx) != ALWAYS for dnf in scope.values()):
+            raise AccessDenied(
+                "this requester may not name this recipient",
+                hint="the recipient's named_by in the bundle says who may",
+            )

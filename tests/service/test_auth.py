@@ -160,7 +160,9 @@ def test_valid_tokens_give_principal_with_mapped_attributes(
         attributes={"role": "clinician", "org": "north", "department": "cardiology"},
         method="jwt",
         key_id=f"{key}-1",
+        issuer=ISS,
     )
+    assert p.qualified == f"jwt:{ISS}#alice"
 
 
 def test_missing_or_null_claim_omits_attribute(auth: Authenticator, sign: Signer) -> None:
@@ -580,3 +582,15 @@ def test_keygen_entry_shape() -> None:
     }
     with pytest.raises(ConfigError):
         veil_keygen_api_key("", {})
+
+
+def test_admin_names_are_qualified_by_issuer(auth: Authenticator, sign: Signer) -> None:
+    """Issue 12, finding 11: a token whose sub is an admin's API-key subject is no admin."""
+    from veil.service.auth import is_admin
+
+    token_user = auth.authenticate(bearer(sign(claims(sub="ops.admin"))))
+    assert not is_admin(token_user, ["ops.admin"])
+    assert is_admin(token_user, [f"jwt:{ISS}#ops.admin"])
+    key_user = Principal("ops.admin", {}, "api_key", "vk_1")
+    assert is_admin(key_user, ["ops.admin"]) and is_admin(key_user, ["api-key:ops.admin"])
+    assert not is_admin(key_user, [f"jwt:{ISS}#ops.admin"])

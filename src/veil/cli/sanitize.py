@@ -310,9 +310,9 @@ def _report(event: Any, req: Any) -> None:
     if event.event.break_glass.used:
         err.print("[bold yellow]break-glass access recorded[/]")
     if event.event.undeclared:
-        n = sum(event.event.undeclared.values())
+        u = event.event.undeclared
         err.print(
-            f"[yellow]{n} undeclared value(s) dropped[/] "
-            f"({', '.join(sorted(event.event.undeclared))})",
+            f"[yellow]{u.get('values', 0)} undeclared value(s) in {u.get('fields', 0)} "
+            "undeclared field(s) dropped[/] (names are not shown: they can carry data)",
             highlight=False,
         )

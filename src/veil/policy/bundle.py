@@ -113,6 +113,8 @@ class Bundle:
     recognizers: dict[str, RecognizerDecl] = field(default_factory=dict)
     purposes: dict[str, PurposeDecl] = field(default_factory=dict)
     recipients: dict[str, RecipientDecl] = field(default_factory=dict)
+    #: compiled ``named_by`` scopes: who may name each recipient
+    recipient_scopes: dict[str, dict[str, Dnf]] = field(default_factory=dict)
     views: tuple[View, ...] = ()
     assertions: tuple[CompiledAssertion, ...] = ()
 

@@ -196,6 +196,17 @@ def _assertions(
     return out
 
 
+def recipient_scopes(raw: RawBundle, issues: IssueSink) -> dict[str, dict[str, Dnf]]:
+    """Compiled ``named_by`` of each recipient that has one."""
+    out: dict[str, dict[str, Dnf]] = {}
+    for rid, decl in raw.recipients.items():
+        if decl.named_by is not None:
+            scope = _scope(decl.named_by, raw.recipient_src[rid], ("named_by",), issues)
+            if scope is not None:
+                out[rid] = scope
+    return out
+
+
 def _recipients(raw: RawBundle, issues: IssueSink) -> dict[str, RecipientDecl]:
     for rid, decl in raw.recipients.items():
         src = raw.recipient_src[rid]
@@ -219,7 +230,12 @@ def compile_compliance(
     recipients = _recipients(raw, issues)
     views = _views(raw, datasets, tags, issues)
     assertions = _assertions(raw, datasets, tags, issues)
-    return {"purposes": purposes, "recipients": recipients}, views, assertions
+    scopes = recipient_scopes(raw, issues)
+    return (
+        {"purposes": purposes, "recipients": recipients, "recipient_scopes": scopes},
+        views,
+        assertions,
+    )
 
 
 #: 45 CFR 164.528(a)(1): disclosures for which no accounting is owed, by purpose category.

@@ -163,6 +163,15 @@ class PurposeDecl(Strict):
     accountable: bool | None = None
 
 
+class ScopeWhen(Strict):
+    """Which requests a profile view or an assertion governs: rule conditions over the
+    subject, action and context (never the record: a view is decided per request)."""
+
+    subject: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    action: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    context: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+
+
 class RecipientDecl(Strict):
     """Someone data is disclosed to, as an accounting names them (164.528(b)(2)(ii))."""
 
@@ -173,15 +182,10 @@ class RecipientDecl(Strict):
     #: what a limited data set needs
     agreements: list[str] = Field(default_factory=list)
     description: str = ""
-
-
-class ScopeWhen(Strict):
-    """Which requests a profile view or an assertion governs: rule conditions over the
-    subject, action and context (never the record: a view is decided per request)."""
-
-    subject: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
-    action: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
-    context: ConditionMap | list[ConditionMap] = Field(default_factory=dict)
+    #: who may name this recipient in a request (rule conditions over the requester and
+    #: the context); absent: anyone the policy lets read. A credential can narrow it further
+    #: (an API key's or token's ``recipients``).
+    named_by: ScopeWhen | None = None
 
 
 class ProfileView(Strict):

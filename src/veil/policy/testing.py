@@ -67,6 +67,10 @@ def run_case(veil: Veil, case: PolicyTest) -> list[str]:
     failures: list[str] = []
     try:
         explanation = veil.explain(req)
+    except AccessDenied as exc:  # refused before planning (e.g. a recipient it may not name)
+        if exp.denied:
+            return []
+        return [f"expected denied={exp.denied}, got denied=True ({exc.message})"]
     except VeilError as exc:
         return [f"request rejected: {exc.message}"]
     refused = explanation.refused is not None

@@ -479,6 +479,7 @@ def compile_bundle(raw: RawBundle) -> Bundle:
         recognizers=dict(raw.recognizers),
         purposes=declared["purposes"],
         recipients=declared["recipients"],
+        recipient_scopes=declared["recipient_scopes"],
         views=tuple(views),
         assertions=tuple(assertions),
     )

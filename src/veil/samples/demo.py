@@ -57,7 +57,7 @@ HEALTH = [
             subject={"role": "researcher", "org": "university"},
             purpose="HRESCH",
             dataset="patients",
-            recipient="university-registry-7",
+            recipient="outcomes-registry",
         ),
         "researcher.safe-harbor",
     ),

@@ -53,7 +53,7 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -82,10 +82,12 @@ MAX_SECRET_CHARS = 512
 
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HEX = re.compile(r"[0-9a-f]+")
-_ENTRY_FIELDS = frozenset({"hash", "subject_id", "attributes", "description"})
+_ENTRY_FIELDS = frozenset({"hash", "subject_id", "attributes", "description", "recipients"})
 _SCRYPT_DEFAULTS = (2**14, 8, 1)  # n, r, p: ~16 MiB, tens of milliseconds
 _SCRYPT_MAX_N, _SCRYPT_MAX_R, _SCRYPT_MAX_P = 2**20, 32, 16
 
+#: ``claims_map`` entry naming the claim that lists the recipients a token may name
+RECIPIENTS_ATTRIBUTE = "recipients"
 _NO_CREDENTIALS_HINT = "send Authorization: Bearer <jwt> or X-API-Key"
 _API_KEY_HINT = "send X-API-Key: <key_id>.<secret> or Authorization: ApiKey <key_id>.<secret>"
 
@@ -110,6 +112,30 @@ class Principal:
     attributes: dict[str, Any]
     method: AuthMethod
     key_id: str
+    #: who vouches for the subject: ``api-key`` (this service's keys file) or the JWT's
+    #: issuer. The same ``subject_id`` from two issuers is two principals.
+    issuer: str = "api-key"
+    #: recipients the credential lets this principal name (None: no limit from it)
+    recipients: tuple[str, ...] | None = None
+
+    @property
+    def qualified(self) -> str:
+        """``api-key:<subject>`` or ``jwt:<issuer>#<subject>``: a principal's full name,
+        as ``admins`` lists it."""
+        if self.method == "api_key":
+            return f"api-key:{self.subject_id}"
+        return f"jwt:{self.issuer}#{self.subject_id}"
+
+
+def is_admin(principal: Principal, admins: Iterable[str]) -> bool:
+    """Whether ``admins`` names ``principal``. An entry is a qualified name
+    (``api-key:ops.admin``, ``jwt:https://idp.example#ops.admin``); a bare name means an
+    API key's subject only, so a token whose ``sub`` happens to read ``ops.admin`` from
+    any issuer is not an admin."""
+    names = set(admins)
+    if principal.qualified in names:
+        return True
+    return principal.method == "api_key" and principal.subject_id in names
 
 
 # --------------------------------------------------------------------------- API keys
@@ -232,6 +258,7 @@ class _ApiKey:
     subject_id: str
     attributes: Mapping[str, Any]
     stored: _StoredHash
+    recipients: tuple[str, ...] | None = None
 
 
 def _parse_api_key_entry(key_id: object, entry: object, source: str) -> _ApiKey:
@@ -268,7 +295,17 @@ def _parse_api_key_entry(key_id: object, entry: object, source: str) -> _ApiKey:
             f"{where} has an invalid hash: {exc}",
             hint="store hash_api_key(secret), e.g. from veil_keygen_api_key()",
         ) from None
-    return _ApiKey(subject_id, MappingProxyType(copy.deepcopy(dict(attributes))), parsed)
+    recipients = entry.get("recipients")
+    if recipients is not None and not (
+        isinstance(recipients, list) and all(isinstance(r, str) and r for r in recipients)
+    ):
+        raise ConfigError(f"{where}: 'recipients' must be a list of recipient ids", hint=hint)
+    return _ApiKey(
+        subject_id,
+        MappingProxyType(copy.deepcopy(dict(attributes))),
+        parsed,
+        tuple(recipients) if recipients is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------- JWKS
@@ -506,7 +543,13 @@ class Authenticator:
         ok = (entry.stored if entry else _DUMMY_HASH).matches(secret)
         if entry is None or not ok:
             raise AuthError("invalid API key")
-        return Principal(entry.subject_id, _copied(entry.attributes), "api_key", key_id)
+        return Principal(
+            entry.subject_id,
+            _copied(entry.attributes),
+            "api_key",
+            key_id,
+            recipients=entry.recipients,
+        )
 
     def _bearer(self, token: str) -> Principal:
         if not self._jwks:
@@ -557,9 +600,16 @@ class Authenticator:
         attributes = {
             attr: claims[claim]
             for attr, claim in self._claims_map.items()
-            if claims.get(claim) is not None
+            if claims.get(claim) is not None and attr != RECIPIENTS_ATTRIBUTE
         }
-        return Principal(sub, attributes, "jwt", kid)
+        recipients: tuple[str, ...] | None = None
+        claim = self._claims_map.get(RECIPIENTS_ATTRIBUTE)
+        if claim is not None:
+            listed = claims.get(claim)
+            # a token that is meant to list recipients but does not lists none (fail closed)
+            ok = isinstance(listed, list) and all(isinstance(r, str) for r in listed)
+            recipients = tuple(str(r) for r in listed) if ok and listed is not None else ()
+        return Principal(sub, attributes, "jwt", kid, self._issuer, recipients)
 
 
 def _load(path: Path, what: str, parse: Callable[[str], Any]) -> Any:
