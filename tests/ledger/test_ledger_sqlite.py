@@ -11,7 +11,7 @@ import pytest
 from ledger_factory import KEY, make_event
 
 import veil.ledger.sqlite as sqlite_mod
-from veil.errors import ConfigError, LedgerError
+from veil.errors import ConfigError, LedgerError, TamperDetected
 from veil.ledger import GENESIS, SQLiteLedger, StoredEvent
 
 Fill = Callable[[int], list[StoredEvent]]
@@ -101,7 +101,8 @@ def test_keyed_ledger_needs_its_key(db: Path) -> None:
 
 def test_unkeyed_ledger_refuses_a_key(db: Path) -> None:
     SQLiteLedger(db).close()
-    with pytest.raises(ConfigError, match="without a key") as err:
+    # an unkeyed ledger where a key is configured may be a downgraded keyed one: tampering
+    with pytest.raises(TamperDetected, match="unkeyed, but a ledger key is configured") as err:
         SQLiteLedger(db, KEY)
     assert err.value.hint
 

@@ -186,7 +186,7 @@ def test_keyed_ledger_needs_its_key(pg_url: str, pg_schema: str) -> None:
 
 def test_unkeyed_ledger_refuses_a_key(pg_url: str, pg_schema: str) -> None:
     PostgresLedger(pg_url, schema=pg_schema).close()
-    with pytest.raises(ConfigError, match="without a key"):
+    with pytest.raises(TamperDetected, match="unkeyed, but a ledger key is configured"):
         PostgresLedger(pg_url, KEY, schema=pg_schema)
 
 

@@ -1,4 +1,4 @@
-"""``veil audit verify|accounting|tail``: check and query the disclosure ledger."""
+"""``veil audit verify|anchor|accounting|tail``: check, anchor and query the disclosure ledger."""
 
 from __future__ import annotations
 
@@ -15,16 +15,34 @@ from .options import DEFAULT_LEDGER, KeysFile, LedgerUrl, keyring_from, ledger_f
 
 
 @audit_app.command("verify")
-def audit_verify(ledger: LedgerUrl = DEFAULT_LEDGER, keys: KeysFile = None) -> None:
+def audit_verify(
+    ledger: LedgerUrl = DEFAULT_LEDGER,
+    keys: KeysFile = None,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor",
+            help="An anchor written earlier by `veil audit anchor`: the chain must still "
+            "hold that head, keyed with the same key (catches truncation and downgrade).",
+        ),
+    ] = None,
+) -> None:
     """Recompute the hash chain; name every modified, missing, reordered or unkeyed event."""
 
     def body() -> None:
-        report = ledger_from(ledger, keyring_from(keys)).verify()
+        from ..ledger import anchor as anchors
+
+        led = ledger_from(ledger, keyring_from(keys))
+        pinned = anchors.load(anchor) if anchor is not None else None
+        report = led.verify(anchor=(pinned.seq, pinned.hash) if pinned else None)
+        if pinned is not None:
+            anchors.check(pinned, led, report)
         if report.ok:
             out.print(
                 f"[green]ok[/]: {report.checked} events verified "
                 f"({'HMAC-keyed' if report.keyed else 'unkeyed SHA-256'} chain); "
-                f"head {report.head_hash}",
+                f"head {report.head_hash}"
+                + (f"; holds anchor #{pinned.seq} of {pinned.time}" if pinned else ""),
                 highlight=False,
             )
             return
@@ -36,6 +54,35 @@ def audit_verify(ledger: LedgerUrl = DEFAULT_LEDGER, keys: KeysFile = None) -> N
             f"ledger verification failed: {len(report.problems)} problem(s) "
             f"in {report.checked} events"
         )
+
+    run(body)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the anchor here (default stdout)."),
+    ] = None,
+    ledger: LedgerUrl = DEFAULT_LEDGER,
+    keys: KeysFile = None,
+) -> None:
+    """Write the ledger's head (seq, hash, keyed, key fingerprint) for an external store.
+
+    Keep anchors where the ledger's writer cannot change them; `veil audit verify
+    --anchor FILE` later proves nothing was cut off, rewritten or stripped of its key.
+    """
+
+    def body() -> None:
+        from ..ledger import anchor as anchors
+
+        led = ledger_from(ledger, keyring_from(keys))
+        where = str(getattr(led, "location", None) or getattr(led, "path", ""))
+        text = anchors.take(led, where).to_json()
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
 
     run(body)
 

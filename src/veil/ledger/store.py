@@ -292,6 +292,14 @@ class SQLLedger(ABC, Generic[C]):
     def keyed(self) -> bool:
         return self._key is not None
 
+    @property
+    def key_fingerprint(self) -> str:
+        """Which ledger key (never the key): an anchor records it, so a ledger re-keyed or
+        stripped of its key no longer matches its anchors."""
+        if self._key is None:
+            return ""
+        return hashlib.sha256(key_check(self._key).encode()).hexdigest()[:16]
+
     def _check_open(self) -> None:
         if self._closed:
             raise LedgerError(f"{self._name} is closed", hint="open the ledger again")
@@ -314,9 +322,13 @@ class SQLLedger(ABC, Generic[C]):
                 hint="provide the key the ledger was created with (e.g. VEIL_KEY_LEDGER)",
             )
         if not keyed and self._key:
-            raise ConfigError(
-                f"{self._name} was created without a key, but a ledger key was given",
-                hint=f"open it without a key, or {self._NEW_CHAIN}",
+            # A ledger created keyed and rewritten without the key (a downgrade) looks just
+            # like this; with a ledger key configured, an unkeyed ledger is not trusted.
+            raise TamperDetected(
+                f"{self._name} is unkeyed, but a ledger key is configured: it was rewritten "
+                "without the key (a downgrade), or it is not the ledger you meant",
+                hint=f"check with `veil audit verify --anchor`; to start a keyed chain, "
+                f"{self._NEW_CHAIN}",
             )
         if self._key and not hmac.compare_digest(meta.get("key_check", ""), key_check(self._key)):
             raise ConfigError(
