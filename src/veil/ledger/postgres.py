@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -145,6 +146,31 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.sha256(schema.encode()).digest()[:4], "big", signed=True)
 
 
+@contextmanager
+def _deadline(conn: Conn, seconds: float) -> Iterator[None]:
+    """Cut ``conn``'s socket if the block takes longer than ``seconds``: the blocked call
+    then fails with a connection error (and the connection is dropped) instead of waiting
+    for a server that no longer answers. Shutting down a duplicate of the socket's
+    descriptor shuts the socket itself, which libpq sees at its next read."""
+    try:
+        fd = conn.pgconn.socket
+    except psycopg.Error:
+        yield
+        return
+
+    def cut() -> None:
+        with suppress(OSError), socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 class PostgresLedger(store.SQLLedger[Conn]):
     """A ledger in one schema of a PostgreSQL database. ``key`` makes the chain an HMAC chain.
 
@@ -166,7 +192,8 @@ class PostgresLedger(store.SQLLedger[Conn]):
         *,
         schema: str = "veil",
         connect_timeout: float = 5,
-        lock_timeout: float = 30.0,
+        lock_timeout: float = 5.0,
+        operation_timeout: float = 10.0,
     ) -> None:
         if not schema or "\x00" in schema:
             raise ConfigError("the PostgreSQL ledger schema name is empty or invalid")
@@ -175,6 +202,9 @@ class PostgresLedger(store.SQLLedger[Conn]):
         self.schema = schema
         super().__init__(f"PostgreSQL ledger at {self.location} (schema {schema})", key)
         self._lock_timeout_ms = max(1, round(lock_timeout * 1000))
+        # A server that stops answering (a network black hole) keeps TCP alive and a call
+        # waiting for ever: the connection is cut after this long instead.
+        self._op_timeout = max(operation_timeout, lock_timeout + 1.0)
         self._lock_args = (_LOCK_CLASS, _lock_key(schema))
         self._lock = threading.Lock()
         self._conn: Conn | None = None
@@ -252,7 +282,8 @@ class PostgresLedger(store.SQLLedger[Conn]):
             for attempt in (1, 2):
                 conn, fresh = self._acquire(what)
                 try:
-                    return fn(conn)
+                    with _deadline(conn, self._op_timeout):
+                        return fn(conn)
                 except psycopg.Error as exc:
                     dropped = self._discard_if_broken(conn)
                     safe = retry_safe()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, LedgerError, TamperDetected
-from . import store
+from . import files, store
 from .base import StoredEvent, VerifyReport
 from .chain import ChainRow, verify_chain
 from .store import BULK_SUBJECTS  # re-exported: callers import it from here
@@ -125,6 +125,11 @@ def _has_subject(blob: bytes | None, subject: str | None) -> bool:
     return store.subject_needle(subject) in zlib.decompress(blob)
 
 
+#: Seconds an append waits for another writer's lock before it fails (503, nothing
+#: disclosed): well under an HTTP client's deadline, far above a normal commit.
+BUSY_TIMEOUT = 5.0
+
+
 class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
     """A ledger in one SQLite file. ``key`` makes the chain an HMAC chain.
 
@@ -137,7 +142,7 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
     _NEW_CHAIN = "start a new ledger file to use a keyed chain"
 
     def __init__(
-        self, path: str | os.PathLike[str], key: bytes | None = None, *, busy_timeout: float = 30.0
+        self, path: str | os.PathLike[str], key: bytes | None = None, *, busy_timeout: float = BUSY_TIMEOUT
     ) -> None:
         self.path = Path(path)
         super().__init__(f"ledger {self.path}", key)
@@ -159,6 +164,10 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
 
     def _conn(self) -> sqlite3.Connection:
         self._check_open()
+        # Every operation, reads too, writes SQLite's memory-mapped -shm index: check the
+        # files first (a few system calls), so an immutable file fails the call, not the
+        # process (SIGBUS).
+        self._check_writable()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             with self._guard("open the database"):
@@ -261,6 +270,19 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
             )
         super()._check_meta(meta)
 
+    def _check_writable(self) -> None:
+        """Refuse to write when a ledger file cannot take writes (immutable, append-only or
+        read-only). SQLite maps the ``-shm`` index into memory: a write to it after it was
+        made immutable killed the process with SIGBUS instead of failing the append."""
+        for suffix in ("", "-wal", "-shm"):
+            f = f"{self.path}{suffix}"
+            if not files.writable(f):
+                raise LedgerError(
+                    f"{self._name}: could not append the event: a ledger file "
+                    f"({Path(f).name}) does not take writes",
+                    hint="check the file's permissions and attributes (lsattr: i)",
+                )
+
     def token_vault(self) -> SQLiteVault:
         """The token vault in this ledger's file (random re-identification codes)."""
         return SQLiteVault(self.path, busy_timeout=self._busy_timeout)
@@ -274,10 +296,17 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
         self._closed = True
         with self._lock:
             conns, self._conns = self._conns, []
+        closable = files.database_writable(self.path)
         for pid, conn in conns:
-            if pid == os.getpid():
-                with suppress(sqlite3.Error):
-                    conn.close()
+            if pid != os.getpid():
+                continue
+            if not closable:
+                # Closing writes the -shm mapping: on an immutable file that is SIGBUS. Keep
+                # the connection for the life of the process; the OS releases it at exit.
+                files.never_close(conn)
+                continue
+            with suppress(sqlite3.Error):
+                conn.close()
 
     # -- writing -----------------------------------------------------------------------
 
@@ -293,6 +322,7 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
         """
         conn = self._conn()
         links: list[store.Link] = []
+        self._check_writable()
         with self._guard("append the event"):
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -36,6 +36,7 @@ from typing import Any
 
 from ..errors import LedgerError
 from ..transforms.base import TokenVault
+from . import files
 
 #: Items per statement (SQLite allows 32,766 parameters; four per item).
 _CHUNK = 2000
@@ -98,6 +99,15 @@ class SQLiteVault:
         self._lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
+        if not files.database_writable(self.path):  # see veil.ledger.files: no SIGBUS
+            held = getattr(self._local, "conn", None)
+            if held is not None:
+                files.never_close(held)  # closing it now would write the mapping
+                self._local.conn = None
+            raise LedgerError(
+                f"token vault in ledger {self.path}: a ledger file does not take writes",
+                hint="check the file's permissions and attributes (lsattr: i)",
+            )
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=self._busy, isolation_level=None)
