@@ -42,6 +42,8 @@ class BlackHoleProxy:
                 client, _ = self.listener.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed by close()
+                return
             server = socket.create_connection(self.target)
             self.sockets += [client, server]
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
@@ -51,15 +53,19 @@ class BlackHoleProxy:
             if self.hole.is_set():
                 time.sleep(0.05)  # swallow nothing, forward nothing: packets vanish
                 continue
-            ready, _, _ = select.select([a, b], [], [], 0.1)
-            for s in ready:
-                data = s.recv(65536)
-                if not data:
-                    return
-                (b if s is a else a).sendall(data)
+            try:
+                ready, _, _ = select.select([a, b], [], [], 0.1)
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (b if s is a else a).sendall(data)
+            except (OSError, ValueError):  # a side closed, or close() closed them
+                return
 
     def close(self) -> None:
         self.stop.set()
+        time.sleep(0.3)  # let the threads see stop before their sockets close
         self.listener.close()
         for s in self.sockets:
             s.close()
