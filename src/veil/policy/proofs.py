@@ -22,6 +22,7 @@ request, the field, its outcome and the rules behind it.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,9 +217,29 @@ def request_space(bundle: Bundle) -> tuple[int, Iterator[Request]]:
     return total, gen()
 
 
+#: Reports by bundle version (a hash of every file's bytes): the same bundle loaded again
+#: in one process (a service restarting its app, a reload with no change) is not proved
+#: twice.
+_PROVED: dict[str, ProofReport] = {}
+_PROVED_LOCK = threading.Lock()
+
+
 def prove(bundle: Bundle) -> ProofReport:
     """Judge every request of the bundle's request space; one counterexample per distinct
-    (kind, name, field, problem)."""
+    (kind, name, field, problem). Memoized per bundle version."""
+    with _PROVED_LOCK:
+        hit = _PROVED.get(bundle.version)
+    if hit is not None:
+        return hit
+    report = _prove(bundle)
+    with _PROVED_LOCK:
+        if len(_PROVED) > 64:
+            _PROVED.clear()
+        _PROVED[bundle.version] = report
+    return report
+
+
+def _prove(bundle: Bundle) -> ProofReport:
     report = ProofReport(
         views=tuple(v.name for v in bundle.views),
         assertions=tuple(a.id for a in bundle.assertions),
