@@ -7,6 +7,7 @@ error (tldextract, for one, falls back silently)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -99,9 +100,58 @@ def _install_guard() -> None:
     socket.gethostbyname_ex = lookup(real_gethostbyname_ex)
 
 
+PG_URL = os.environ.get("VEIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def host_postgres_identity() -> str | None:
+    """The host PostgreSQL's postmaster pid and start time, or None if it does not answer.
+
+    The suite must never stop, restart or reconfigure a service it did not start: this is
+    read when the session starts and again when it ends, and a difference fails the run.
+    """
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            row = conn.execute("SELECT pg_postmaster_start_time()::text").fetchone()
+            started = str(row[0]) if row else "?"
+            try:
+                text = conn.execute("SELECT pg_read_file('postmaster.pid')").fetchone()
+                pid = str(text[0]).split("\n", 1)[0] if text else "?"
+            except psycopg.Error:  # not a superuser: the start time alone tells a restart
+                pid = "?"
+    except Exception:
+        return None
+    return f"pid {pid}, started {started}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _install_guard()
     sys.modules["tests_guard_access"] = _GuardAccess()  # type: ignore[assignment]
+    config.stash[_HOST_PG] = host_postgres_identity()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_HOST_PG, None)
+    if before is None:
+        return
+    after = host_postgres_identity()
+    if after != before:
+        session.config.stash[_HOST_PG_CHANGED] = f"{before} -> {after}"
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    changed = terminalreporter.config.stash.get(_HOST_PG_CHANGED, None)
+    if changed:
+        terminalreporter.write_line(
+            f"FAILED: the host's PostgreSQL was stopped or restarted by the suite ({changed})",
+            red=True,
+        )
+
+
+_HOST_PG = pytest.StashKey[str | None]()
+_HOST_PG_CHANGED = pytest.StashKey[str]()
 
 
 class _GuardAccess:

@@ -142,7 +142,11 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
     _NEW_CHAIN = "start a new ledger file to use a keyed chain"
 
     def __init__(
-        self, path: str | os.PathLike[str], key: bytes | None = None, *, busy_timeout: float = BUSY_TIMEOUT
+        self,
+        path: str | os.PathLike[str],
+        key: bytes | None = None,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         self.path = Path(path)
         super().__init__(f"ledger {self.path}", key)
