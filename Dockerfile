@@ -1,0 +1,25 @@
+# veil as an HTTP service. Build: docker build -t veil .   Run with PostgreSQL: see
+# deploy/compose.yaml. Everything veil needs at run time is in the image (no downloads).
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
+COPY src ./src
+COPY requirements ./requirements
+RUN pip install --no-cache-dir --upgrade pip \
+ && pip wheel --no-cache-dir --wheel-dir /wheels . \
+ && pip download --no-cache-dir --require-hashes --no-deps -d /wheels -r requirements/ner.txt
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /var/lib/veil --create-home veil
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY policies /etc/veil/policies
+USER veil
+WORKDIR /var/lib/veil
+ENV VEIL_POLICIES=/etc/veil/policies/health \
+    VEIL_HOST=0.0.0.0 \
+    VEIL_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s \
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"
+ENTRYPOINT ["veil", "serve"]
