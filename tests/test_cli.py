@@ -40,6 +40,7 @@ def _args(inp: Path, out: Path, ledger: Path, *extra: str) -> list[str]:
         "TREAT",
         "--ledger",
         f"sqlite:///{ledger}",
+        "--create",
         *extra,
     ]
 
@@ -231,6 +232,7 @@ def test_reveal_inverts_fpe_and_is_logged(tmp_path: Path) -> None:
             "ANALYTICS",
             "--ledger",
             f"sqlite:///{led}",
+            "--create",
             "--keys",
             str(keys),
         ],
@@ -317,6 +319,7 @@ def test_stdin_to_stdout_csv(tmp_path: Path, recs: list[dict[str, Any]]) -> None
         "HPAYMT",
         "--ledger",
         f"sqlite:///{led}",
+        "--create",
     ]
     res = RUNNER.invoke(app, args, input=csv_text)
     assert res.exit_code == 0, res.output
@@ -349,3 +352,19 @@ def test_malformed_csv_line(tmp_path: Path, row: str | None, needle: str) -> Non
     assert res.exit_code == 4, res.output
     assert "line 4" in res.output and needle in res.output and CANARY not in res.output
     assert not out.exists() and _events(led) == 0
+
+
+def test_a_missing_ledger_is_not_created_by_a_typo(
+    tmp_path: Path, recs: list[dict[str, Any]]
+) -> None:
+    """Issue 13: `--ledger sqlite:///no/such/dir/l.db` silently started a new ledger."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    typo = tmp_path / "no" / "such" / "dir" / "l.db"
+    for args in (
+        ["audit", "verify", "--ledger", f"sqlite:///{typo}"],
+        [a for a in _args(src, tmp_path / "o.jsonl", typo) if a != "--create"],
+    ):
+        res = RUNNER.invoke(app, args)
+        assert res.exit_code == 7 and "--create" in res.output, res.output
+        assert not typo.parent.exists()

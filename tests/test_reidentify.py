@@ -36,7 +36,8 @@ def _extract(tmp_path: Path, recipient: str) -> tuple[Path, list[dict[str, objec
         app,
         ["sanitize", str(src), "-o", str(out), "-p", HEALTH, "-d", "patients",
          "--subject-id", "r.chen", "-a", "role=researcher", "-a", "org=university",
-         "--purpose", "HRESCH", "--recipient", recipient, "--ledger", f"sqlite:///{led}"],
+         "--purpose", "HRESCH", "--recipient", recipient, "--ledger", f"sqlite:///{led}",
+         "--create"],
         env=KEYS,
     )  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -44,7 +44,7 @@ def test_a_killed_sanitize_leaves_no_records_on_disk(sig: int, tmp_path: Path) -
         sys.executable, "-m", "veil.cli", "sanitize", "-", "-o", str(out),
         "-p", str(ROOT / "policies" / "finance"), "-d", "accounts", "--subject-id", "s1",
         "-a", "role=support_agent", "-a", "org=bank-a", "--purpose", "SUPPORT",
-        "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
+        "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--create",
     ]  # fmt: skip
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True

@@ -28,7 +28,7 @@ def _sanitize(tmp_path: Path, src: Path, out_suffix: str) -> tuple[int, str, Pat
         [
             "sanitize", str(src), "-o", str(out), "-p", str(ROOT / "policies" / "finance"),
             "-d", "accounts", "--subject-id", "s1", "-a", "role=support_agent", "-a",
-            "org=bank-a", "--purpose", "SUPPORT", "--ledger", f"sqlite:///{ledger}",
+            "org=bank-a", "--purpose", "SUPPORT", "--ledger", f"sqlite:///{ledger}", "--create",
         ],
     )  # fmt: skip
     return res.exit_code, res.output, out

@@ -28,7 +28,7 @@ def test_undeclared_names_never_reach_the_ledger_or_stderr(tmp_path: Path) -> No
         ["sanitize", str(src), "-o", str(tmp_path / "o.jsonl"), "-p",
          str(ROOT / "policies" / "finance"), "-d", "accounts", "--subject-id", "s1", "-a",
          "role=support_agent", "-a", "org=bank-a", "--purpose", "SUPPORT",
-         "--ledger", f"sqlite:///{led}"],
+         "--ledger", f"sqlite:///{led}", "--create"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert CANARY not in res.output

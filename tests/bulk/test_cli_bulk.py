@@ -29,7 +29,7 @@ def _args(inp: Path, out: Path | str, ledger: Path, *extra: str, role: str = "bi
     return [
         "sanitize", str(inp), "-o", str(out), "--policies", HEALTH, "--dataset", "patients",
         "--subject-id", "b-1", "--attr", f"role={role}", "--attr", "org=payer-co",
-        "--purpose", purpose, "--ledger", f"sqlite:///{ledger}", *extra,
+        "--purpose", purpose, "--ledger", f"sqlite:///{ledger}", "--create", *extra,
     ]  # fmt: skip
 
 

@@ -28,7 +28,8 @@ def _run(tmp_path: Path, engine: str, who: list[str]) -> list[dict[str, str]]:
     keys.write_text("keys:\n" + "".join(f"  {n}: hex:{'ab' * 32}\n" for n in names))
     args = ["sanitize", str(SAMPLE), "-o", str(out), "--policies", str(ROOT / "policies/health"),
             "--dataset", "patients", "--subject-id", "u-1", *who, "--engine", engine,
-            "--keys", str(keys), "--ledger", f"sqlite:///{tmp_path / 'l.db'}"]  # fmt: skip
+            "--keys", str(keys), "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
+            "--create"]  # fmt: skip
     res = RUNNER.invoke(app, args)
     assert res.exit_code == 0, res.output
     return list(csv.DictReader(io.StringIO(out.read_text())))

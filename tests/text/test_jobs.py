@@ -219,6 +219,7 @@ def test_cli_sanitize_support_memo(tmp_path: Path) -> None:
     args = ["sanitize", str(inp), "-o", str(out), "--policies", str(FINANCE)]
     args += ["--dataset", "transactions", "--subject-id", "sa-1", "--attr", "role=support_agent"]
     args += ["--attr", "org=bank-b", "--purpose", "SUPPORT", "--ledger", f"sqlite:///{led}"]
+    args += ["--create"]
     args += _keyfile(tmp_path, "audit-hash")
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
@@ -301,6 +302,7 @@ def test_cli_sanitize_health_note_for_researcher(tmp_path: Path) -> None:
     args = ["sanitize", str(inp), "-o", str(out), "--policies", str(HEALTH)]
     args += ["--dataset", "patients", "--subject-id", "res-1", "--attr", "role=researcher"]
     args += ["--attr", "org=university", "--purpose", "HRESCH", "--ledger", f"sqlite:///{led}"]
+    args += ["--create"]
     args += _keyfile(tmp_path, "research-dates", "research-tokens")
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output

@@ -24,7 +24,8 @@ err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")
 
-DEFAULT_LEDGER = "sqlite:///veil-ledger.db"
+#: Empty: the default ledger (``$VEIL_HOME/ledger.db`` or the user's data directory).
+DEFAULT_LEDGER = ""
 Policies = Annotated[Path, typer.Option("--policies", "-p", help="Policy bundle directory.")]
 Dataset = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in the bundle.")]
 SubjectId = Annotated[str, typer.Option("--subject-id", help="Who is asking (requester id).")]
@@ -45,7 +46,10 @@ Reason = Annotated[str | None, typer.Option("--reason", help="Break-glass justif
 LedgerUrl = Annotated[
     str,
     typer.Option(
-        "--ledger", envvar="VEIL_LEDGER", help="Ledger URL, e.g. sqlite:///veil-ledger.db."
+        "--ledger",
+        envvar="VEIL_LEDGER",
+        help="Ledger URL, e.g. sqlite:///path/ledger.db or postgresql://... "
+        "(default: $VEIL_HOME/ledger.db or ~/.local/share/veil/ledger.db).",
     ),
 ]
 KeysFile = Annotated[
@@ -103,11 +107,12 @@ def keyring_from(keys: Path | None) -> Keyring:
     return Keyring.from_file(keys) if keys else Keyring.from_environment()
 
 
-def ledger_from(url: str, keyring: Keyring) -> Any:
-    from ..ledger import open_ledger
+def ledger_from(url: str, keyring: Keyring, *, create: bool = False) -> Any:
+    """The ledger at ``url`` (the default ledger when empty); created only with ``create``."""
+    from ..ledger import default_ledger_url, open_ledger
 
     key = keyring.get("ledger") if keyring.has("ledger") else None
-    return open_ledger(url, key)
+    return open_ledger(url or default_ledger_url(), key, create=create)
 
 
 def request_from(

@@ -140,6 +140,9 @@ def sanitize(
         ),
     ] = 0,
     ledger: LedgerUrl = DEFAULT_LEDGER,
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the ledger if it does not exist yet.")
+    ] = False,
     keys: KeysFile = None,
 ) -> None:
     """Sanitize records for one requester; the ledger event is written before any output."""
@@ -155,7 +158,9 @@ def sanitize(
         in_fmt = detect_format(input, fmt)
         out_fmt = detect_format(output, fmt) if output else in_fmt
         columnar = _pick_engine(engine, in_fmt, out_fmt)
-        veil = Veil(bundle, ledger_from(ledger, keyring), keyring, text_workers=text_workers)
+        veil = Veil(
+            bundle, ledger_from(ledger, keyring, create=create), keyring, text_workers=text_workers
+        )
         if columnar:
             event = _sanitize_columnar(veil, req, input, in_fmt, output, out_fmt, drop_undeclared)
         else:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -46,6 +47,7 @@ __all__ = [
     "StoredEvent",
     "VerifyReport",
     "canonical_json",
+    "default_ledger_url",
     "describe",
     "link_hash",
     "link_hash_text",
@@ -125,8 +127,23 @@ def _split_schema(url: str) -> tuple[str, str | None]:
     return base + ("?" + "&".join(kept) if kept else ""), schema
 
 
-def open_ledger(url: str, key: bytes | None = None) -> Ledger:
-    """Open (creating if needed) the ledger at ``url``.
+def default_ledger_url() -> str:
+    """Where the ledger is when none is named: ``$VEIL_HOME/ledger.db``, else the user's
+    data directory (``$XDG_DATA_HOME/veil`` or ``~/.local/share/veil``) -- never a path
+    relative to wherever a command happens to run."""
+    home = os.environ.get("VEIL_HOME")
+    if home:
+        base = Path(home)
+    else:
+        data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        base = Path(data) / "veil"
+    return f"sqlite:///{base.resolve() / 'ledger.db'}"
+
+
+def open_ledger(url: str, key: bytes | None = None, *, create: bool = True) -> Ledger:
+    """Open the ledger at ``url``; with ``create``, create it (and its directory) if it does
+    not exist yet. The CLI passes ``create=False`` unless asked (``--create``): a typo in a
+    path must not silently start a new, empty ledger.
 
     Accepts ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's
     convention) and plain filesystem paths, creating missing parent directories; and
@@ -145,6 +162,12 @@ def open_ledger(url: str, key: bytes | None = None) -> Ledger:
             return PostgresLedger(pg, key)
         return PostgresLedger(pg, key, schema=schema)
     path = _sqlite_path(url)
+    if not create and not path.exists():
+        what = "directory" if not path.parent.is_dir() else "file"
+        raise ConfigError(
+            f"there is no ledger at {path} (no such {what})",
+            hint="check the --ledger path; to start a new ledger there, pass --create",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
