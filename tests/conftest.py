@@ -7,7 +7,6 @@ error (tldextract, for one, falls back silently)."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from host_services import host_postgres_identity
 from veil.core import Veil
 from veil.keys import Keyring
 from veil.policy.bundle import Bundle
@@ -98,31 +98,6 @@ def _install_guard() -> None:
     socket.getaddrinfo = lookup(real_getaddrinfo)
     socket.gethostbyname = lookup(real_gethostbyname)
     socket.gethostbyname_ex = lookup(real_gethostbyname_ex)
-
-
-PG_URL = os.environ.get("VEIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def host_postgres_identity() -> str | None:
-    """The host PostgreSQL's postmaster pid and start time, or None if it does not answer.
-
-    The suite must never stop, restart or reconfigure a service it did not start: this is
-    read when the session starts and again when it ends, and a difference fails the run.
-    """
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            row = conn.execute("SELECT pg_postmaster_start_time()::text").fetchone()
-            started = str(row[0]) if row else "?"
-            try:
-                text = conn.execute("SELECT pg_read_file('postmaster.pid')").fetchone()
-                pid = str(text[0]).split("\n", 1)[0] if text else "?"
-            except psycopg.Error:  # not a superuser: the start time alone tells a restart
-                pid = "?"
-    except Exception:
-        return None
-    return f"pid {pid}, started {started}"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import host_postgres_identity
+from host_services import host_postgres_identity
 
 
 def test_host_postgres_identity_is_readable() -> None:
