@@ -87,6 +87,8 @@ def per_unique(
     the rows that share a value, so the ledger counts what the record engine counts.
     """
     text_op = op if isinstance(op, ScanText) and entities is not None else None
+    #: ops with a batch form (random tokens: one vault round trip for a column's values)
+    batch = getattr(op, "batch", None)
 
     def run(arr: pa.Array, subjects: pa.Array) -> tuple[pa.Array, np.ndarray]:
         n = len(arr)
@@ -105,6 +107,10 @@ def per_unique(
         state = _prefetch(text_op, values) if text_op is not None else None
         results: list[Any] = []
         bad = np.zeros(len(items), dtype=bool)
+        batched = _batched(op, items) if batch is not None and not by_subject else None
+        if batched is not None:
+            out = pa.array(batched, type=out_type).take(pa.array(inverse))
+            return out, bad[inverse]
         for j, (v, s) in enumerate(items):
             if v is None:
                 results.append(None)
@@ -121,6 +127,18 @@ def per_unique(
         return out, bad[inverse]
 
     return run
+
+
+def _batched(op: Any, items: list[tuple[Any, Any]]) -> list[Any] | None:
+    """``op.batch`` over the distinct non-null values, or None to go value by value (a
+    batch that cannot apply to one value is retried per value, so only that one is
+    withheld)."""
+    values = [v for v, _ in items if v is not None]
+    try:
+        done = iter(op.batch(values))
+    except CannotApply:
+        return None
+    return [None if v is None else next(done) for v, _ in items]
 
 
 def _prefetch(op: Any, values: list[Any]) -> JobText:
