@@ -145,11 +145,15 @@ class SQLiteVault:
                         "INSERT INTO token_vault(namespace, lookup, token, sealed)"
                         " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     )
+                    # One statement for all (a C loop), then the rare rows that lost to a
+                    # concurrent writer or drew a taken code are settled one by one.
+                    conn.executemany(sql, [(namespace, lk, make(), s) for lk, s in missing])
+                    stored = self._select(conn, namespace, [lk for lk, _ in missing])
                     _insert_all(
                         lambda row: conn.execute(sql, row).rowcount == 1,
                         lambda lk: bool(self._select(conn, namespace, [lk])),
                         namespace,
-                        missing,
+                        [(lk, s) for lk, s in missing if lk not in stored],
                         make,
                     )
                     conn.execute("COMMIT")
@@ -247,6 +251,13 @@ class PostgresVault:
                             "INSERT INTO token_vault (namespace, lookup, token, sealed)"
                             " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
                         )
+                        with conn.cursor() as cur:  # pipelined: one round trip per batch
+                            cur.executemany(
+                                sql, [(namespace, lk, make(), s) for lk, s in missing]
+                            )
+                        stored = self._select(conn, namespace, [lk for lk, _ in missing])
+                        found.update(stored)
+                        missing = [(lk, s) for lk, s in missing if lk not in stored]
                         _insert_all(
                             lambda row: conn.execute(sql, row).rowcount == 1,
                             lambda lk: bool(self._select(conn, namespace, [lk])),
