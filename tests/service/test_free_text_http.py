@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from veil.service.app import create_app
 from veil.service.auth import veil_keygen_api_key
-from veil.service.settings import ServiceSettings
+from veil.service.settings import ServiceSettings, TextSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SSN, CARD, EMAIL, IBAN = (
@@ -67,7 +67,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         key_file=tmp / "keys.yaml",
         api_keys_file=tmp / "api_keys.yaml",
     )
-    return {"client": TestClient(create_app(settings)), "secrets": secrets, "db": tmp / "ledger.db"}
+    return {
+        "client": TestClient(create_app(settings)),
+        "secrets": secrets,
+        "db": tmp / "ledger.db",
+        "settings": settings,
+    }
 
 
 def _post(service: dict[str, Any], who: str, purpose: str) -> dict[str, Any]:
@@ -124,3 +129,23 @@ def test_stream_agrees_with_json(service: dict[str, Any]) -> None:
     )
     assert r.status_code == 200, r.text
     assert [json.loads(x) for x in r.text.splitlines() if x.strip()] == want
+
+
+def test_text_analyzed_in_a_thread_when_there_are_no_workers(
+    service: dict[str, Any], tmp_path: Path
+) -> None:
+    """``text.workers: 0`` analyzes in a thread of the server (never on the event loop)
+    and gives what the worker pool gives, on both paths."""
+    settings = service["settings"].model_copy(
+        update={"text": TextSettings(workers=0), "ledger": f"sqlite:///{tmp_path / 'l.db'}"}
+    )
+    threaded = {**service, "client": TestClient(create_app(settings))}
+    want = _post(service, "support", "SUPPORT")["records"]
+    assert _post(threaded, "support", "SUPPORT")["records"] == want
+    r = threaded["client"].post(
+        "/v1/sanitize/stream?dataset=transactions&purpose=SUPPORT",
+        headers={"X-API-Key": service["secrets"]["support"]},
+        content="".join(json.dumps(RECORD) + "\n" for _ in range(2)).encode(),
+    )
+    assert r.status_code == 200, r.text
+    assert [json.loads(x) for x in r.text.splitlines()] == want

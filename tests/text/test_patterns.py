@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from presidio_analyzer import Pattern, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import IbanRecognizer
 
-from veil.text import patterns
+from veil.text import budget, patterns
 from veil.text.decl import PatternDecl, RecognizerDecl
 from veil.text.engine import EngineConfig, analyzer_for
 from veil.text.patterns import lean, stock
@@ -95,18 +96,39 @@ def test_same_results_as_presidio_on_fragments(text: str) -> None:
     _same(text, [r for r in _recognizers() if isinstance(r, patterns._Lean)])
 
 
-def test_a_regex_that_times_out_is_skipped_and_logged_without_the_text(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def test_a_regex_that_runs_out_of_time_withholds_instead_of_skipping(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Presidio's ReDoS guard stays: a pattern that runs past the timeout finds nothing,
-    and the warning names the pattern, never the text."""
+    """Presidio skipped a pattern that timed out (and the value went out with whatever that
+    pattern would have found). Now the value's analysis is unfinished, and nothing about
+    the text is logged."""
+    # A lookahead keeps this one in the backtracking engine (RE2 cannot run it).
     slow = lean(
-        PatternRecognizer(supported_entity="SLOW", patterns=[Pattern("nested", r"(a|aa)+$", 0.5)])
+        PatternRecognizer(
+            supported_entity="SLOW", patterns=[Pattern("nested", r"(?=a)(a|aa)+$", 0.5)]
+        )
     )
-    monkeypatch.setattr(patterns, "REGEX_TIMEOUT_SECONDS", 0.05)
     text = CANARY + " " + "a" * 40 + "!"
-    with caplog.at_level(logging.WARNING, logger="presidio-analyzer"):
-        found = slow.analyze(text=text, entities=["SLOW"])
-    assert found == []
-    assert "nested" in caplog.text and "timed out" in caplog.text
+    start = time.monotonic()
+    with (
+        caplog.at_level(logging.DEBUG),
+        budget.scope(budget.Budget(value_seconds=0.05)),
+        budget.current().value(),
+        pytest.raises(budget.AnalysisIncomplete),
+    ):
+        slow.analyze(text=text, entities=["SLOW"])
+    assert time.monotonic() - start < 2
     assert CANARY not in caplog.text
+
+
+def test_a_catastrophic_shape_runs_in_linear_time_where_re2_can_run_it() -> None:
+    """``(a|aa)+$`` backtracks exponentially in Python's engines; RE2 answers at once, with
+    the same matches."""
+    fast = lean(
+        PatternRecognizer(supported_entity="FAST", patterns=[Pattern("n", r"(a|aa)+$", 0.5)])
+    )
+    for text in ("a" * 40 + "!", "b" + "a" * 5000):
+        start = time.monotonic()
+        found = [(r.start, r.end) for r in fast.analyze(text=text, entities=["FAST"])]
+        assert time.monotonic() - start < 0.5
+        assert found == ([] if text.endswith("!") else [(1, len(text))])

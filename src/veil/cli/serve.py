@@ -28,9 +28,12 @@ def serve(
         import uvicorn
 
         from ..service.app import create_app, install_sighup
+        from ..service.asgi import uvicorn_options
         from ..service.settings import load_settings
 
         settings = load_settings(config, policies=policies, ledger=ledger, host=host, port=port)
+        # header and keep-alive timeouts, header size, connection limit
+        limits = uvicorn_options(settings.server)
         if workers == 1:
             application = create_app(settings)
             install_sighup(application)
@@ -40,6 +43,7 @@ def serve(
                 port=settings.port,
                 log_level="info",
                 access_log=False,
+                **limits,
             )
             return
         # Several worker processes import the app by name; settings travel in a file.
@@ -56,6 +60,7 @@ def serve(
                 workers=workers,
                 log_level="info",
                 access_log=False,
+                **limits,
             )
         finally:
             os.unlink(f.name)

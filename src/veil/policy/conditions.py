@@ -11,7 +11,11 @@ own schema and evaluates it with py-abac's own comparison code, but:
   through an attribute condition); everything else is decided once per request;
 * evaluation goes through :func:`evaluate`, which never writes to condition objects
   (py-abac's attribute conditions store the compared value on ``self``, a data race
-  once plans are shared between threads).
+  once plans are shared between threads);
+* ``RegexMatch`` runs in RE2 (:class:`LinearRegexMatch`), in time linear in the value:
+  py-abac's ``re.search`` backtracks, and ``^(a+)+$`` against forty a's and a ``!``
+  never finishes. A pattern RE2 cannot run with Python's meaning (lookarounds,
+  backreferences, ``\b``: see :mod:`veil.text.linear`) is a syntax error.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from py_abac.policy.conditions.logic.all_of import AllOf
 from py_abac.policy.conditions.logic.any_of import AnyOf
 from py_abac.policy.conditions.logic.not_ import Not
 from py_abac.policy.conditions.schema import ConditionSchema
+from py_abac.policy.conditions.string.regex_match import RegexMatch
 
 from ..paths import PathSyntaxError, get_dotted, parse_selector
+from ..text.linear import LinearSearch, NotLinear
 
 ACES = ("subject", "action", "context", "resource")
 KNOWN_CONDITIONS = tuple(sorted(ConditionSchema.type_schemas))
@@ -99,6 +105,35 @@ def parse_condition(raw: Any) -> Any:
         parse_selector(selector)
         if ace not in ACES:
             raise ConditionSyntaxError(f"unknown access-control element '{ace}'")
+    return _linear_regexes(cond)
+
+
+class LinearRegexMatch(RegexMatch):  # type: ignore[misc]
+    """py-abac's RegexMatch (``re.search(value, what)``), decided by RE2 in linear time."""
+
+    def __init__(self, value: str, case_insensitive: bool = False) -> None:
+        super().__init__(value, case_insensitive)
+        self.search = LinearSearch(value)  # raises NotLinear
+
+    def _is_satisfied(self, what: str) -> bool:
+        return self.search.search(what)
+
+
+def _linear_regexes(cond: Any) -> Any:
+    """``cond`` with every RegexMatch in it replaced by a :class:`LinearRegexMatch`."""
+    if isinstance(cond, RegexMatch) and not isinstance(cond, LinearRegexMatch):
+        try:
+            return LinearRegexMatch(cond.value, cond.case_insensitive)
+        except NotLinear as exc:
+            raise ConditionSyntaxError(
+                f"RegexMatch pattern cannot run in linear time: {exc}",
+                hint="RegexMatch runs in RE2: no lookarounds, backreferences, possessive "
+                "quantifiers or \\b; anchors ^ and $ and classes \\d \\w \\s work as in Python",
+            ) from None
+    if isinstance(cond, AllOf | AnyOf):
+        cond.values = [_linear_regexes(c) for c in cond.values]
+    elif isinstance(cond, Not):
+        cond.value = _linear_regexes(cond.value)
     return cond
 
 

@@ -169,7 +169,8 @@ def _compile_recognizers(raw: RawBundle, issues: _Issues) -> None:
                     f"({problem})",
                     src,
                     ("patterns", i, "regex"),
-                    "regexes use Python 're'/'regex' syntax; quote them in YAML with single quotes",
+                    "regexes use Python syntax that RE2 can run (no lookarounds or "
+                    "backreferences); quote them in YAML with single quotes",
                 )
 
 

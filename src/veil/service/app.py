@@ -9,15 +9,18 @@ and a hint, never a value from the request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
 import logging
 import math
+import os
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
@@ -36,12 +39,22 @@ from ..keys import Keyring
 from ..ledger import hipaa, open_ledger
 from ..ledger.base import StoredEvent
 from ..request import Request
+from ..text import budget as text_budget
 from .auth import Authenticator, AuthError, Principal
 from .jsonio import FastJSONResponse, ndjson_line
-from .limits import BodyLimit, LimitExceeded, check_shape
+from .limits import (
+    BodyLimit,
+    BodyRefused,
+    LimitExceeded,
+    LineSplitter,
+    check_shape,
+    is_text,
+    non_text_path,
+)
 from .metrics import Metrics, TimedLedger
 from .settings import ServiceSettings
 from .state import PolicyState
+from .textwork import TextWork, has_text
 
 log = logging.getLogger("veil.service")
 STREAM_PATH = "/v1/sanitize/stream"
@@ -70,6 +83,15 @@ class Purpose(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = Field(default=None, max_length=2000)
 
+    @field_validator("dataset", "purpose", "recipient", "action", "reason")
+    @classmethod
+    def _unicode(cls, value: str | None) -> str | None:
+        """A lone surrogate (JSON can spell ``"\\ud800"``) is not text: the ledger
+        cannot store it and no response can carry it."""
+        if value is not None and not is_text(value):
+            raise ValueError("a lone surrogate (\\ud800-\\udfff) is not Unicode text")
+        return value
+
     @field_validator("context")
     @classmethod
     def _finite_context(cls, context: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +103,9 @@ class Purpose(BaseModel):
                 f"context{where} is NaN or Infinity, which JSON cannot carry; "
                 "send a finite number or a string"
             )
+        where = non_text_path(context)
+        if where is not None:
+            raise ValueError(f"context{where}: a lone surrogate (\\ud800-\\udfff) is not text")
         return context
 
 
@@ -282,13 +307,16 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
     """At start-up, move everything loaded so far (bundle, models, modules) out of the
     collector's reach and make young collections rarer: with the defaults, full
     collections over ~100k start-up objects paused the server for up to ~100 ms and
-    dominated p99 latency (measured with benchmarks/bench_http.py). At shutdown, write
-    the queued ledger events before the process ends."""
+    dominated p99 latency (measured with benchmarks/bench_http.py). The text workers
+    start now if the bundle scans free text (they take seconds to load). At shutdown,
+    stop them and write the queued ledger events before the process ends."""
     await run_in_threadpool(lambda: None)  # the thread pool's modules load before the freeze
+    app.state.textwork.start(app.state.veil_state.current.bundle)
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     yield
+    await run_in_threadpool(app.state.textwork.close)
     await run_in_threadpool(app.state.ledger.close)
 
 
@@ -320,12 +348,20 @@ def create_app(
         "Authenticate with `Authorization: Bearer <jwt>` or `X-API-Key: <id>.<secret>`.",
         lifespan=_serving,
     )
+    server = settings.server
     app.add_middleware(
-        BodyLimit, default=limits.max_body_bytes, per_path={STREAM_PATH: MAX_STREAM_BYTES}
+        BodyLimit,
+        default=limits.max_body_bytes,
+        per_path={STREAM_PATH: MAX_STREAM_BYTES},
+        idle_seconds=server.body_idle_seconds,
+        body_seconds=server.body_seconds,
+        unbounded_paths=frozenset({STREAM_PATH}),
     )
+    textwork = TextWork(settings.text)
     app.state.veil_state = state
     app.state.metrics = metrics
     app.state.ledger = timed
+    app.state.textwork = textwork
 
     async def start(veil: Veil, req: Request) -> Job:
         """``veil.start`` with the refusal's ledger append awaited, not run on the loop
@@ -368,6 +404,10 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: HttpRequest, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyRefused):  # too large or too slow: the rest is never read
+            response = _error(exc.error)
+            response.headers["Connection"] = "close"
+            return response
         # e.g. a body that is not UTF-8: FastAPI raises 400 before our models see it.
         if exc.status_code == 400:
             return _error(RequestError("the request body is not valid UTF-8 JSON"))
@@ -420,15 +460,21 @@ def create_app(
         # CPU work that holds the GIL anyway); only the ledger append, which waits for an
         # fsync, goes to a thread, where concurrent appends are group-committed. Sending
         # CPU work to threads too cost a thread hop and GIL hand-offs that tripled p99.
+        # Free text is the exception: its cost depends on the text, so it is analyzed
+        # off the loop, within a time budget (see textwork).
         if len(body.records) > limits.max_records:
             raise LimitExceeded("max_records", limits.max_records)
-        for rec in body.records:
-            check_shape(rec, limits.max_depth, limits.max_string)
+        for i, rec in enumerate(body.records):
+            check_shape(rec, limits.max_depth, limits.max_string, where=f"records[{i}]")
         veil = state.current
         job = await start(veil, _request(who, body))
         # One batch: free text in the records is analyzed together (None: filtered out).
         batch = [(rec, i) for i, rec in enumerate(body.records, 1)]
-        records = [out for out in job.apply_batch(batch) if out is not None]
+        if has_text(job):
+            out = await textwork.apply(job, batch, textwork.budget())
+        else:
+            out = job.apply_batch(batch)
+        records = [r for r in out if r is not None]
         stored = await commit(job)
         e = stored.event
         record_metrics(veil, e)
@@ -470,37 +516,48 @@ def create_app(
             ),
         )
         job = await start(veil, req)
+        text = has_text(job)
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115
         try:
-            buffer = b""
-            line_no = 0
+            lines = LineSplitter(limits.max_line_bytes)
 
-            def process(lines: list[tuple[int, bytes]]) -> None:
+            def parse(batch: list[tuple[int, bytes]]) -> list[tuple[Any, int | None]]:
                 parsed: list[tuple[Any, int | None]] = []
-                for n, raw in lines:
+                for n, raw in batch:
                     if not raw.strip():
                         continue
                     try:
                         rec = json.loads(raw)
                     except (json.JSONDecodeError, UnicodeDecodeError):
                         raise InputError("not valid JSON", line=n) from None
-                    check_shape(rec, limits.max_depth, limits.max_string)
+                    check_shape(rec, limits.max_depth, limits.max_string, where=f"line {n}")
                     parsed.append((rec, n))
-                for out in job.apply_batch(parsed):  # free text analyzed per chunk
-                    if out is not None:
-                        spool.write(ndjson_line(out))
+                return parsed
+
+            def apply(parsed: list[tuple[Any, int | None]], spent: text_budget.Budget) -> None:
+                with text_budget.scope(spent):
+                    for out in job.apply_batch(parsed):  # free text analyzed per chunk
+                        if out is not None:
+                            spool.write(ndjson_line(out))
+
+            async def process(batch: list[tuple[int, bytes]]) -> None:
+                # A stream is a bulk job (its size is capped, not its duration): the
+                # request's time budget for free text applies to each batch of lines.
+                spent = textwork.budget()
+                if text and not spent.local:  # analyzed by the workers, then applied
+                    parsed = await run_in_threadpool(parse, batch)
+                    await textwork.prefetch(job, [r for r, _ in parsed], spent)
+                    await run_in_threadpool(apply, parsed, spent)
+                else:  # one hop, as ever
+                    await run_in_threadpool(lambda: apply(parse(batch), spent))
 
             async for chunk in request.stream():
-                buffer += chunk
-                *complete, buffer = buffer.split(b"\n")
-                batch = []
-                for raw in complete:
-                    line_no += 1
-                    batch.append((line_no, raw))
+                batch = lines.feed(chunk)
                 if batch:
-                    await run_in_threadpool(process, batch)
-            if buffer.strip():
-                await run_in_threadpool(process, [(line_no + 1, buffer)])
+                    await process(batch)
+            batch = lines.close()
+            if batch:
+                await process(batch)
             stored = await commit(job)
         except BaseException:
             spool.close()
@@ -674,20 +731,36 @@ def create_app(
         return ReloadOut(ok=r.ok, bundle_version=r.version, problems=list(r.problems))
 
     @app.get("/healthz", summary="Liveness")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
+        # Async: answered on the loop, never queued behind the thread pool.
         return {"status": "ok"}
+
+    ready = settings.ready
+    probe: dict[str, asyncio.Future[Any]] = {}
 
     @app.get(
         "/readyz",
-        summary="Readiness: policies loaded and ledger reachable",
+        summary="Readiness: policies loaded, ledger answering, room on its volume",
         responses={503: {"model": ErrorBody}},
     )
-    def readyz() -> JSONResponse:
-        try:
-            raw_ledger.head()
-        except Exception:
+    async def readyz() -> JSONResponse:
+        problem = low_disk(raw_ledger, ready.min_free_bytes)
+        if problem is None:
+            # One probe at a time: a ledger that hangs holds one thread, not one per probe.
+            running = probe.get("head")
+            if running is None or running.done():
+                running = probe["head"] = asyncio.ensure_future(run_in_threadpool(raw_ledger.head))
+                # read later or never: its error must not be reported as unretrieved
+                running.add_done_callback(lambda f: f.cancelled() or f.exception())
+            try:
+                await asyncio.wait_for(asyncio.shield(running), ready.ledger_seconds)
+            except TimeoutError:
+                problem = f"the ledger did not answer within {ready.ledger_seconds:g} s"
+            except Exception:
+                problem = "ledger unreachable"
+        if problem is not None:
             metrics.up.set(0)
-            return _error(LedgerError("ledger unreachable", hint="retry later"))
+            return _error(LedgerError(problem, hint="retry later"))
         metrics.up.set(1)
         return JSONResponse({"status": "ready", "bundle_version": state.current.bundle.version})
 
@@ -699,6 +772,23 @@ def create_app(
 
     app.state.reload = _reload
     return app
+
+
+def low_disk(ledger: Any, min_free: int) -> str | None:
+    """Why a file ledger cannot take more events (its volume has less than ``min_free``
+    bytes free for this process), or None. Ledgers without a file (PostgreSQL, memory)
+    are not checked here."""
+    path = getattr(ledger, "path", None)
+    if not isinstance(path, Path):
+        return None
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return "the ledger's directory cannot be read"
+    free = st.f_bavail * st.f_frsize
+    if free < min_free:
+        return f"the ledger's volume has less than {min_free} bytes free"
+    return None
 
 
 def install_sighup(app: FastAPI) -> None:

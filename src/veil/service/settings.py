@@ -24,6 +24,54 @@ class Limits(BaseModel):
     max_records: int = Field(default=10_000, ge=1)
     max_depth: int = Field(default=16, ge=2)
     max_string: int = Field(default=65_536, ge=16)
+    #: one NDJSON line (record) of /v1/sanitize/stream
+    max_line_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+
+class TextSettings(BaseModel):
+    """Where and for how long free text (``scan_text``) is analyzed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: worker processes analyzing free text (0: a thread of the server process, which
+    #: shares its interpreter lock with the event loop)
+    workers: int = Field(default=2, ge=0, le=256)
+    #: longest one value's analysis may take; a value not done by then is withheld
+    value_seconds: float = Field(default=3.0, gt=0, le=600)
+    #: longest all of one request's values together may take (for a stream: each batch
+    #: of lines it reads); the values not analyzed by then are withheld
+    request_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class ServerSettings(BaseModel):
+    """Socket-level limits (uvicorn and the app's body reader)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: an idle keep-alive connection is closed after this long
+    keep_alive_seconds: int = Field(default=5, ge=1, le=600)
+    #: a request's line and headers must arrive within this long of its first byte (or
+    #: of the connection, for its first request)
+    header_seconds: float = Field(default=10.0, gt=0, le=600)
+    #: request line and headers larger than this are refused (431)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: the body may pause this long between two reads before the request is cut (408)
+    body_idle_seconds: float = Field(default=15.0, gt=0, le=3600)
+    #: a whole body (but /v1/sanitize/stream's) must arrive within this long (408)
+    body_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: connections and requests in progress beyond which new ones get 503
+    max_connections: int = Field(default=1024, ge=1)
+
+
+class ReadySettings(BaseModel):
+    """When ``/readyz`` says the service cannot take disclosures (503)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: less free space than this on the SQLite ledger's volume
+    min_free_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    #: a ledger that does not answer within this long
+    ledger_seconds: float = Field(default=1.0, gt=0, le=60)
 
 
 class ServiceSettings(BaseSettings):
@@ -48,6 +96,9 @@ class ServiceSettings(BaseSettings):
     audit_events_dataset: str = "ledger_events"
     accounting_dataset: str = "ledger_disclosures"
     limits: Limits = Field(default_factory=Limits)
+    text: TextSettings = Field(default_factory=TextSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    ready: ReadySettings = Field(default_factory=ReadySettings)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

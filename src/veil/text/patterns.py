@@ -1,25 +1,35 @@
-"""Presidio's pattern recognizers, with the loop around their regexes made lean.
+"""Presidio's pattern recognizers, with the loop around their regexes made lean and safe.
 
 ``PatternRecognizer`` times every regex with two ``datetime.now()`` calls and logs the
 time at DEBUG, per pattern per text: on short clinical notes that bookkeeping was a
 third of the pattern recognizers' cost, more than many of the regexes themselves.
-:func:`lean` gives a recognizer the same loop without it: same compiled patterns and
-flags, same ReDoS timeout, same validation, invalidation, scores, explanations and
-metadata (``tests/text/test_patterns.py`` compares them with Presidio's, field by
-field). Recognizers that bring their own ``analyze`` (IBAN) are left as they are.
+:func:`lean` gives a recognizer the same loop without it: same patterns and flags,
+same validation, invalidation, scores, explanations and metadata
+(``tests/text/test_patterns.py`` compares them with Presidio's, field by field).
+
+Two things differ, both about regexes that take too long. Each pattern runs through
+:class:`veil.text.linear.Matcher`: in RE2, linear in the text, wherever the pattern
+means the same there (Presidio's URL pattern took seconds on a run of dots; in RE2
+it takes microseconds). A pattern RE2 cannot run (lookarounds, backreferences) runs in
+``regex`` with a timeout at the value's deadline, and running out raises
+:class:`~veil.text.budget.AnalysisIncomplete`, so the value is withheld. Presidio's
+loop logs a warning and skips the recognizer, which released the value with whatever
+that recognizer would have found in it.
+
+Recognizers that bring their own ``analyze`` (IBAN, phone numbers, spaCy) are left as
+they are, behind :func:`guard`: a recognizer that would start after the value's
+deadline does not start, and the value is withheld.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 from typing import Any
 
-import regex  # type: ignore[import-untyped]
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
-from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
-log = logging.getLogger("presidio-analyzer")
+from . import budget
+from .linear import matcher
 
 _NAME = RecognizerResult.RECOGNIZER_NAME_KEY
 _ID = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
@@ -36,52 +46,66 @@ class _Lean:
         regex_flags: int | None = None,
     ) -> list[Any]:
         # PatternRecognizer.analyze and __analyze_patterns (presidio-analyzer 2.2),
-        # without the per-pattern timing and its DEBUG log.
+        # without the per-pattern timing and its DEBUG log, with linear-time matching,
+        # and failing (AnalysisIncomplete) where Presidio skips a pattern that timed out.
         results: list[Any] = []
         if not self.patterns:
             return results
         flags = regex_flags if regex_flags else self.global_regex_flags
         entity = self.supported_entities[0]
         for pattern in self.patterns:
-            if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
-                pattern.compiled_with_flags = flags
-                pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
-            try:
-                for match in pattern.compiled_regex.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
-                    start, end = match.span()
-                    current = text[start:end]
-                    if current == "":
-                        continue
-                    score = pattern.score
-                    validation = self.validate_result(current)
-                    description = self.build_regex_explanation(
-                        self.name, pattern.name, pattern.regex, score, validation, flags
-                    )
-                    result = RecognizerResult(
-                        entity_type=entity,
-                        start=start,
-                        end=end,
-                        score=score,
-                        analysis_explanation=description,
-                        recognition_metadata={_NAME: self.name, _ID: self.id},
-                    )
-                    if validation is not None:
-                        result.score = (
-                            EntityRecognizer.MAX_SCORE if validation else EntityRecognizer.MIN_SCORE
-                        )
-                    invalidation = self.invalidate_result(current)
-                    if invalidation is not None and invalidation:
-                        result.score = EntityRecognizer.MIN_SCORE
-                    if result.score > EntityRecognizer.MIN_SCORE:
-                        results.append(result)
-                    description.score = result.score
-            except TimeoutError:
-                log.warning(
-                    "Regex pattern '%s' timed out after %s seconds, skipping.",
-                    pattern.name,
-                    REGEX_TIMEOUT_SECONDS,
+            budget.check()
+            for match in matcher(pattern.regex, flags).finditer(text):
+                start, end = match.span()
+                current = text[start:end]
+                if current == "":
+                    continue
+                score = pattern.score
+                validation = self.validate_result(current)
+                description = self.build_regex_explanation(
+                    self.name, pattern.name, pattern.regex, score, validation, flags
                 )
+                result = RecognizerResult(
+                    entity_type=entity,
+                    start=start,
+                    end=end,
+                    score=score,
+                    analysis_explanation=description,
+                    recognition_metadata={_NAME: self.name, _ID: self.id},
+                )
+                if validation is not None:
+                    result.score = (
+                        EntityRecognizer.MAX_SCORE if validation else EntityRecognizer.MIN_SCORE
+                    )
+                invalidation = self.invalidate_result(current)
+                if invalidation is not None and invalidation:
+                    result.score = EntityRecognizer.MIN_SCORE
+                if result.score > EntityRecognizer.MIN_SCORE:
+                    results.append(result)
+                description.score = result.score
         return EntityRecognizer.remove_duplicates(results)
+
+
+class _Guard:
+    """Mixed in before a recognizer class that brings its own ``analyze`` (see :func:`guard`)."""
+
+    def analyze(self: Any, text: str, entities: list[str], *args: Any, **kwargs: Any) -> Any:
+        budget.check()
+        return super().analyze(text, entities, *args, **kwargs)  # type: ignore[misc]
+
+
+@functools.cache
+def _guard_class(cls: Any) -> type:
+    return type(cls.__name__, (_Guard, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+
+
+def guard(recognizer: Any) -> Any:
+    """``recognizer`` if it is lean, else its twin that does not start once the value's
+    time is up (same attributes, shared)."""
+    if isinstance(recognizer, _Lean | _Guard):
+        return recognizer
+    cls: Any = type(recognizer)
+    return _twin(recognizer, _guard_class(cls))
 
 
 @functools.cache
@@ -110,7 +134,7 @@ def stock(recognizer: Any) -> Any:
     """A twin of ``recognizer`` that analyzes with Presidio's own loop (the baseline of
     benchmarks/bench_text.py, and what the tests compare with)."""
     cls = type(recognizer)
-    return _twin(recognizer, cls.__bases__[1]) if issubclass(cls, _Lean) else recognizer
+    return _twin(recognizer, cls.__bases__[1]) if issubclass(cls, _Lean | _Guard) else recognizer
 
 
 def _twin(recognizer: Any, cls: Any) -> Any:

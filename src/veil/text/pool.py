@@ -18,11 +18,21 @@ none of the parent's memory); they drop ``VEIL_KEY_*`` variables from their envi
 before doing anything else. A failed analysis in a worker (a detector bug, a worker
 that died) raises :class:`PoolFailed` to the caller, which analyzes in-process or
 withholds the values: nothing is ever disclosed unanalyzed.
+
+Time: each task carries the caller's :mod:`~veil.text.budget` (seconds per value, and
+what is left of the request's), and the worker analyzes within it; a text it did not
+finish comes back as :data:`~veil.text.budget.UNFINISHED` (``None`` on the wire).
+:meth:`TextPool.analyze_async` is the event loop's way in (the HTTP service): it waits
+without a thread, keeps at most one chunk per worker in flight per call (so one large
+request cannot queue ahead of every other), and gives up at the request's deadline,
+returning UNFINISHED for whatever did not come back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import math
 import os
 import threading
 import time
@@ -30,6 +40,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
+from . import budget
+from .budget import UNFINISHED, Budget
 from .engine import EngineConfig, Query, analyzer_for
 from .spans import Span
 
@@ -42,7 +54,11 @@ MIN_TEXTS = 32
 #: idle up to a quarter of the time). Larger ones leave one worker finishing alone.
 CHUNK = 32
 
-_Wire = list[list[tuple[int, int, str, float]]]
+#: spans per text; None for a text whose analysis did not finish
+_Wire = list[list[tuple[int, int, str, float]] | None]
+#: seconds a call waits for the pool's workers to start (imports, analyzers), not
+#: counted against the request's time
+START_SECONDS = 300.0
 
 
 class PoolFailed(Exception):
@@ -71,9 +87,30 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _analyze(config_key: str, query: Query, texts: list[str]) -> _Wire:
-    spans = analyzer_for(EngineConfig.from_key(config_key)).analyze_batch(texts, query)
-    return [[(s.start, s.end, s.entity, s.score) for s in found] for found in spans]
+def _analyze(
+    config_key: str,
+    query: Query,
+    texts: list[str],
+    value_seconds: float = budget.DEFAULT_VALUE_SECONDS,
+    request_seconds: float | None = None,
+) -> _Wire:
+    with budget.scope(Budget(value_seconds, request_seconds)):
+        spans = analyzer_for(EngineConfig.from_key(config_key)).analyze_batch(texts, query)
+    return [
+        None if found is UNFINISHED else [(s.start, s.end, s.entity, s.score) for s in found]
+        for found in spans
+    ]
+
+
+def _spans(wire: _Wire) -> list[list[Span]]:
+    return [UNFINISHED if found is None else [Span(*s) for s in found] for found in wire]
+
+
+def _task_budget() -> tuple[float, float | None]:
+    """(seconds per value, seconds left for the request) to send with a task."""
+    b = budget.current()
+    left = b.remaining()
+    return b.value_seconds, (None if math.isinf(left) else max(left, 1e-3))
 
 
 class TextPool:
@@ -88,6 +125,8 @@ class TextPool:
         self._configs = tuple(dict.fromkeys(c.key for c in configs))
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        #: done once a worker of the current executor has started (see analyze_async)
+        self._started: list[Future[int]] = []
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -100,8 +139,7 @@ class TextPool:
                 )
                 # The executor starts a process per task submitted while none is idle:
                 # start them all now, not one by one as later requests happen to find.
-                for _ in range(self.workers):
-                    self._pool.submit(os.getpid)
+                self._started = [self._pool.submit(os.getpid) for _ in range(self.workers)]
             return self._pool
 
     def pids(self) -> list[int]:
@@ -133,13 +171,82 @@ class TextPool:
         pool = self._executor()
         n = CHUNK
         futures: list[Future[_Wire]] = []
+        value_seconds, request_seconds = _task_budget()
         try:
             for i in range(0, len(texts), n):
-                futures.append(pool.submit(_analyze, config.key, query, list(texts[i : i + n])))
+                chunk = list(texts[i : i + n])
+                futures.append(
+                    pool.submit(_analyze, config.key, query, chunk, value_seconds, request_seconds)
+                )
         except Exception as exc:
             self._failed(pool, futures)
             raise PoolFailed(f"text analysis in a worker failed ({type(exc).__name__})") from None
         return Analysis(self, pool, futures)
+
+    async def analyze_async(
+        self, config: EngineConfig, query: Query, texts: Sequence[str]
+    ) -> list[list[Span]]:
+        """Spans per text, or :data:`UNFINISHED` for each text not analyzed within the
+        budget in force (counted from when the pool's workers are up), or whose chunk
+        failed (a worker died: the pool is replaced). Never raises for the texts' sake,
+        and never analyzes in this process."""
+        b = budget.current()
+        chunks = [list(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
+        results: list[list[list[Span]] | None] = [None] * len(chunks)
+        pool = self._executor()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(asyncio.wrap_future(f) for f in self._started)), START_SECONDS
+            )
+        except Exception:  # a worker that cannot start: every text stays unfinished
+            self._failed(pool, [])
+            return [UNFINISHED for _ in texts]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + b.remaining()
+        running: dict[asyncio.Future[_Wire], int] = {}
+        queued = 0
+        try:
+            while queued < len(chunks) or running:
+                while queued < len(chunks) and len(running) < self.workers:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        f = pool.submit(
+                            _analyze,
+                            config.key,
+                            query,
+                            chunks[queued],
+                            b.value_seconds,
+                            None if math.isinf(left) else left,
+                        )
+                    except Exception:  # broken (a worker died): replace it for later calls
+                        self._failed(pool, [])
+                        return _fill(chunks, results)
+                    running[asyncio.wrap_future(f)] = queued
+                    queued += 1
+                if not running:
+                    break
+                left = deadline - loop.time()
+                done, _ = await asyncio.wait(
+                    running,
+                    timeout=None if math.isinf(left) else max(left, 0.0),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not done:  # the request's time is up
+                    break
+                for d in done:
+                    k = running.pop(d)
+                    try:
+                        results[k] = _spans(d.result())
+                    except Exception:
+                        self._failed(pool, [])
+        finally:
+            for d in running:
+                d.cancel()
+            b.charge(loop.time() - started)
+        return _fill(chunks, results)
 
     def _failed(self, pool: ProcessPoolExecutor, futures: list[Future[_Wire]]) -> None:
         for f in futures:
@@ -158,11 +265,12 @@ class Analysis:
         self._owner, self._pool, self._futures = owner, pool, futures
 
     def result(self) -> list[list[Span]]:
-        """Spans per text, in order; raises :class:`PoolFailed` if a chunk failed."""
+        """Spans per text, in order (:data:`UNFINISHED` for a text not analyzed in time);
+        raises :class:`PoolFailed` if a chunk failed."""
         try:
             out: list[list[Span]] = []
             for f in self._futures:
-                out.extend([Span(*s) for s in spans] for spans in f.result())
+                out.extend(_spans(f.result()))
         except Exception as exc:
             self._owner._failed(self._pool, self._futures)
             raise PoolFailed(f"text analysis in a worker failed ({type(exc).__name__})") from None
@@ -172,6 +280,13 @@ class Analysis:
         """Drop what has not started (the caller no longer needs the spans)."""
         for f in self._futures:
             f.cancel()
+
+
+def _fill(chunks: list[list[str]], results: list[list[list[Span]] | None]) -> list[list[Span]]:
+    out: list[list[Span]] = []
+    for chunk, found in zip(chunks, results, strict=True):
+        out.extend(found if found is not None else [UNFINISHED for _ in chunk])
+    return out
 
 
 _SHARED: dict[int, TextPool] = {}

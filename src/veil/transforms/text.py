@@ -16,10 +16,12 @@ The params name, per entity type, a veil transform to apply to each detected spa
 Only the listed entity types are looked for; text around them is disclosed as is, so a
 rule using ``scan_text`` says "this narrative, minus these identifiers".
 
-Fail closed, per value: a value that is not a string, an analysis that fails, an engine
+Fail closed, per value: a value that is not a string, an analysis that fails or does not
+finish (its time budget ran out, a worker died: :mod:`veil.text.budget`), an engine
 that cannot be built here (the NER model is not installed) or a span whose transform
 cannot handle it (``CannotApply``) withholds the whole value, unless that entity type
-declares a ``fallback``: fixed text that replaces such a span instead.
+declares a ``fallback``: fixed text that replaces such a span instead (a fallback
+never stands in for an analysis that did not finish).
 
 Span transforms see the span's text as a string; transforms made for dates
 (``date_shift``, ``generalize`` with ``year``/``month``) receive it converted to ISO and
@@ -39,6 +41,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from ..errors import TransformError
 from ..text import collect
+from ..text.budget import UNFINISHED, AnalysisIncomplete
 from ..text.decl import EntityName, RecognizerDecl
 from ..text.spans import Span, render, resolve
 from .base import (
@@ -260,6 +263,8 @@ class ScanText:
         state = collect.current()
         if state is not None:
             hit = state.prefetched.get((self.analysis_key, text))
+            if hit is UNFINISHED:
+                raise CannotApply("scan_text: the analysis did not finish")
             if hit is not None:
                 return hit
         from ..text.engine import EngineUnavailable, analyzer_for
@@ -268,6 +273,8 @@ class ScanText:
             return analyzer_for(self.config).analyze(text, self.query)
         except EngineUnavailable:
             raise CannotApply("scan_text: the text engine is not available here") from None
+        except AnalysisIncomplete:
+            raise CannotApply("scan_text: the analysis did not finish") from None
         except Exception:  # a detector bug must withhold the value, never pass it through
             raise CannotApply("scan_text: analysis failed") from None
 
