@@ -267,12 +267,44 @@ def test_reveal_inverts_fpe_and_is_logged(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     revealed = res.stdout.split()
     assert len(revealed) == 3 and set(revealed) <= originals
+    assert "with key 'card-fpe' version 1" in res.stderr  # says which key version it used
     assert _events(led) == 2
     with sqlite3.connect(led) as db:
         kinds = [k for (k,) in db.execute("select kind from events order by seq")]
         blob = " ".join(b for (b,) in db.execute("select body from events"))
     assert kinds == ["disclosure", "reveal"]
     assert not any(r in blob for r in revealed)
+
+
+def test_reveal_with_a_wrong_key_is_refused(tmp_path: Path) -> None:
+    """Any AES key turns an FF1 code into a well-formed card number; a key that made no
+    disclosure in the ledger is refused instead of yielding a believable wrong one."""
+    root = Path(__file__).resolve().parent.parent
+    finance = str(root / "policies" / "finance")
+    keys, wrong = tmp_path / "keys.yaml", tmp_path / "wrong.yaml"
+    keys.write_text(
+        "keys:\n  card-fpe: hex:" + "11" * 32 + "\n  analytics-tokens: hex:" + "22" * 32
+    )
+    wrong.write_text("keys:\n  card-fpe: hex:" + "33" * 32 + "\n")
+    led, out = tmp_path / "l.db", tmp_path / "out.jsonl"
+    res = RUNNER.invoke(
+        app,
+        ["sanitize", str(root / "examples" / "data" / "accounts.jsonl"), "-o", str(out),
+         "-p", finance, "-d", "accounts", "--subject-id", "vendor", "-a", "role=analytics_vendor",
+         "-a", "org=vendor-insight", "-a", "client=bank-a", "--purpose", "ANALYTICS",
+         "--ledger", f"sqlite:///{led}", "--create", "--keys", str(keys)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    shared = [json.loads(x)["card_number"] for x in out.read_text().splitlines()][:2]
+    res = RUNNER.invoke(
+        app,
+        ["reveal", *shared, "-p", finance, "--rule", "pci-pan-analytics-fpe",
+         "--subject-id", "fraud-lead", "-a", "role=fraud_analyst", "-a", "org=bank-a",
+         "--purpose", "FRAUD", "--ledger", f"sqlite:///{led}", "--keys", str(wrong)],
+    )  # fmt: skip
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "cannot have been made with it" in res.output and "card-fpe@v1" in res.output
+    assert _events(led) == 1  # no reveal event: nothing was revealed
 
 
 def test_append_failure_discloses_nothing(

@@ -1,29 +1,42 @@
 """Key material for keyed transforms and the ledger's HMAC chain.
 
 Keys never live in policies: a policy names a key (``key: research-tokens``) and the
-keyring resolves the name from a key file or from ``VEIL_KEY_<NAME>`` environment
-variables. A keyed transform whose key is missing fails at compile time, so no request
-ever runs with a guessed or default key. The only built-in keys are the demo keys, which
-are derived from a public string and are loudly marked as such.
+keyring resolves the name from a keyset file (``veil keys new``; see
+:mod:`veil.keyset.file`, which also reads the flat ``keys: {name: hex:...}`` files of
+earlier releases) or from ``VEIL_KEY_<NAME>`` environment variables. A keyed transform
+whose key is missing fails at compile time, so no request ever runs with a guessed or
+default key. The only built-in keys are the demo keys, which are derived from a public
+string and are loudly marked as such.
+
+Keys have versions: transforms produce with the **primary** version (the newest active
+one) and reveal with the version a token names; a key from a flat file or a variable is
+version 1. A version's material may be held in a PKCS#11 token, in which case veil uses it
+only through :meth:`~veil.keyset.model.KeyVersion.mac` and never sees its bytes.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .errors import ConfigError
+from .keyset.model import MIN_KEY_BYTES, Key, KeyVersion, decode_key
+
+__all__ = [
+    "ENV_PREFIX",
+    "MIN_KEY_BYTES",
+    "Key",
+    "KeyVersion",
+    "Keyring",
+    "decode_key",
+    "demo_key",
+    "env_name",
+]
 
 ENV_PREFIX = "VEIL_KEY_"
-MIN_KEY_BYTES = 16
 
 
 def env_name(name: str) -> str:
@@ -31,89 +44,73 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + "".join(c if c.isalnum() else "_" for c in name).upper()
 
 
-def decode_key(text: str, *, source: str) -> bytes:
-    """Decode ``hex:...``, ``base64:...`` or bare hex; the message names the source, not the key."""
-    text = text.strip()
-    try:
-        if text.startswith("base64:"):
-            raw = base64.b64decode(text[7:], validate=True)
-        else:
-            raw = bytes.fromhex(text.removeprefix("hex:"))
-    except (ValueError, binascii.Error):
-        raise ConfigError(
-            f"key in {source} is not valid hex or base64",
-            hint="write keys as 'hex:<64 hex digits>' or 'base64:<...>'; generate one"
-            " with: python -c 'import secrets; print(\"hex:\" + secrets.token_hex(32))'",
-        ) from None
-    if len(raw) < MIN_KEY_BYTES:
-        raise ConfigError(
-            f"key in {source} is {len(raw)} bytes; at least {MIN_KEY_BYTES} are required",
-            hint="use a 32-byte random key",
-        )
-    return raw
-
-
 @dataclass(frozen=True)
 class Keyring:
-    """Named keys. ``is_demo`` marks the public demo keys, which must never protect real data."""
+    """Named keys. ``is_demo`` marks the public demo keys, which must never protect real data.
+
+    ``keys`` holds single-version raw keys (tests, programs); ``versioned`` the keys of a
+    keyset file. Immutable and picklable (a token key holds its token's settings, not a
+    session), so a bound plan never sees the primary change under it: a rotation takes
+    effect when the keyset is loaded again.
+    """
 
     keys: Mapping[str, bytes] = field(default_factory=dict)
     source: str = "environment"
     is_demo: bool = False
     use_env: bool = True
+    versioned: Mapping[str, Key] = field(default_factory=dict)
 
-    def get(self, name: str) -> bytes:
+    def key(self, name: str) -> Key:
+        """Key ``name`` with all its versions; ConfigError if it is not configured."""
+        found = self.versioned.get(name)
+        if found is not None:
+            return found
         if name in self.keys:
-            return self.keys[name]
+            return Key.single(name, self.keys[name])
         if self.use_env:
             value = os.environ.get(env_name(name))
             if value:
-                return decode_key(value, source=f"${env_name(name)}")
+                return Key.single(name, decode_key(value, source=f"${env_name(name)}"))
         if self.is_demo:
-            return demo_key(name)
+            return Key.single(name, demo_key(name))
         raise ConfigError(
             f"key '{name}' is not configured",
-            hint=f"add '{name}' to the key file passed with --keys (or $VEIL_KEY_FILE), "
-            f"or set ${env_name(name)}",
+            hint=f"add it to the key file passed with --keys (or $VEIL_KEY_FILE): "
+            f"veil keys new {name}; or set ${env_name(name)}",
         )
+
+    def primary(self, name: str) -> KeyVersion:
+        """The version transforms produce with."""
+        return self.key(name).primary
+
+    def version(self, name: str, version: int) -> KeyVersion:
+        return self.key(name).version(version)
+
+    def get(self, name: str) -> bytes:
+        """The primary version's bytes (the ledger chain; callers that need raw bytes)."""
+        return self.primary(name).secret(f"'{name}' as raw bytes (e.g. the ledger chain)")
 
     def has(self, name: str) -> bool:
         try:
-            self.get(name)
+            self.key(name)
         except ConfigError:
             return False
         return True
 
     def fingerprint(self, name: str) -> str:
-        """A short public identifier of a key, for the ledger: which key, never the key."""
-        digest = hashlib.sha256(b"veil-key-fingerprint:" + self.get(name)).hexdigest()
-        return digest[:16]
+        """A short public identifier of the primary version: which key, never the key."""
+        return self.primary(name).fingerprint
+
+    def label(self, name: str) -> str:
+        """``v2:9f86d081884c7d65``: the primary's version and fingerprint, for the ledger."""
+        return self.primary(name).label
 
     @classmethod
     def from_file(cls, path: str | Path) -> Keyring:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read key file {p}: {exc.strerror}", hint="check the --keys path"
-            ) from None
-        try:
-            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-        except (yaml.YAMLError, json.JSONDecodeError):
-            raise ConfigError(
-                f"key file {p} is not valid YAML/JSON",
-                hint="write it as 'keys: {name: hex:...}'",
-            ) from None
-        if isinstance(data, dict) and "keys" in data:
-            data = data["keys"]
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise ConfigError(
-                f"key file {p} must map key names to strings",
-                hint="write it as 'keys: {name: hex:...}'",
-            )
-        keys = {str(k): decode_key(v, source=f"{p} (key '{k}')") for k, v in data.items()}
-        return cls(keys=keys, source=str(p))
+        """The keys of a keyset file (or a flat key file); decrypted if it is encrypted."""
+        from .keyset.file import read
+
+        return cls(versioned=dict(read(path).keys), source=str(path))
 
     @classmethod
     def from_environment(cls) -> Keyring:

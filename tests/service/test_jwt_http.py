@@ -22,6 +22,7 @@ from veil.service.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ISS, AUD = "https://idp.example.org", "veil"
+KEYS = ("research-tokens", "research-dates", "audit-hash")
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +30,15 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-@pytest.fixture()
-def client(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> TestClient:
+def _write_jwks(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
     jwk.update(kid="k1", use="sig", alg="RS256")
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+
+
+@pytest.fixture()
+def client(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> TestClient:
+    _write_jwks(tmp_path, rsa_key)
     settings = ServiceSettings(
         policies=ROOT / "policies" / "health",
         ledger=f"sqlite:///{tmp_path / 'l.db'}",
@@ -115,3 +120,54 @@ def test_body_attributes_cannot_change_the_subject(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code in (403, 422)
+
+
+def test_a_token_named_like_an_admin_cannot_reload(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """Finding 11 of the attack: admin rights followed the bare subject id."""
+    _write_jwks(tmp_path, rsa_key)
+    base = {
+        "policies": ROOT / "policies" / "health",
+        "ledger": f"sqlite:///{tmp_path / 'l.db'}",
+        "jwks_file": tmp_path / "jwks.json",
+        "jwt_issuer": ISS,
+        "jwt_audience": AUD,
+    }
+    spoof = {"Authorization": f"Bearer {_token(rsa_key, sub='ops.admin')}"}
+    bare = TestClient(create_app(ServiceSettings(**base, admins=["ops.admin"])))
+    assert bare.post("/v1/admin/reload", headers=spoof).status_code == 403
+    qualified = TestClient(create_app(ServiceSettings(**base, admins=[f"jwt:{ISS}#ops.admin"])))
+    assert qualified.post("/v1/admin/reload", headers=spoof).status_code == 200
+
+
+def test_recipients_come_from_the_credential(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
+    """Finding 2: a researcher could claim any recipient and receive its tokens."""
+    _write_jwks(tmp_path, rsa_key)
+    (tmp_path / "keys.yaml").write_text(
+        "keys:\n" + "".join(f"  {n}: hex:{i:02x}{'00' * 31}\n" for i, n in enumerate(KEYS, 1))
+    )
+    app = create_app(
+        ServiceSettings(
+            policies=ROOT / "policies" / "health",
+            ledger=f"sqlite:///{tmp_path / 'l.db'}",
+            jwks_file=tmp_path / "jwks.json",
+            jwt_issuer=ISS,
+            jwt_audience=AUD,
+            claims_map={"role": "role", "org": "org", "recipients": "veil_recipients"},
+            key_file=tmp_path / "keys.yaml",
+        )
+    )
+    c = TestClient(app)
+
+    def ask(recipient: str, **claims: Any) -> int:
+        token = _token(rsa_key, sub="r.chen", role="researcher", org="university", **claims)
+        body = {**_body(), "purpose": "HRESCH", "recipient": recipient}
+        r = c.post("/v1/sanitize", json=body, headers={"Authorization": f"Bearer {token}"})
+        return r.status_code
+
+    assert ask("study-42", veil_recipients=["study-42"]) == 200
+    # declared in the bundle and selected by named_by, but not listed in this token
+    assert ask("outcomes-registry", veil_recipients=["study-42"]) == 403
+    assert ask("study-99", veil_recipients=["study-99"]) == 403  # not declared at all
+    assert ask("study-42") == 403  # the claim is mapped but missing: lists none (fail closed)

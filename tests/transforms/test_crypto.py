@@ -12,9 +12,9 @@ from transform_helpers import KEYS, make_op
 
 from veil import transforms
 from veil.errors import ConfigError, TransformError
-from veil.keys import Keyring
+from veil.keys import Key, Keyring, KeyVersion
 from veil.transforms import CannotApply, FieldType
-from veil.transforms.crypto import ALPHABETS, base32_prefix, fpe_reveal
+from veil.transforms.crypto import ALPHABETS, base32_prefix, fpe_reveal, luhn_ok, token_version
 
 K = bytes(range(32))
 EMAIL = "alice@example.org"
@@ -297,3 +297,63 @@ def test_keyed_examples_match_the_demo_key():
 
 def test_keys_fixture_is_isolated_from_environment():
     assert not KEYS.has("demo")
+
+
+# --- key versions -------------------------------------------------------------------
+
+
+def _versioned(kind: str | None = "hmac") -> Keyring:
+    """Key 'k' with versions 1 (the fixture's key) and 2 (primary)."""
+    v1 = KeyVersion("k", 1, kind, material=K)
+    v2 = KeyVersion("k", 2, kind, material=bytes(range(2, 34)))
+    return Keyring(versioned={"k": Key("k", kind, (v1, v2))}, use_env=False)
+
+
+def test_version_one_outputs_are_the_outputs_of_keys_without_versions():
+    one = Keyring(versioned={"k": Key("k", "hmac", (KeyVersion("k", 1, "hmac", material=K),))})
+    for name, params in [("hash", {"length": 16}), ("tokenize", {}), ("tokenize", {"length": 30})]:
+        assert make_op(name, {"key": "k", **params}, keys=one)(EMAIL, None) == make_op(
+            name, {"key": "k", **params}
+        )(EMAIL, None)
+
+
+def test_later_versions_mark_their_outputs():
+    ring = _versioned()
+    tok = make_op("tokenize", {"key": "k", "prefix": "p_"}, keys=ring)(EMAIL, None)
+    assert re.fullmatch(r"p_v2_[a-z2-7]{16}", tok)
+    assert token_version(tok, "p_") == 2 and token_version("p_abc", "p_") == 1
+    assert token_version(tok, "q_") is None
+    h = make_op("hash", {"key": "k", "length": 16}, keys=ring)(EMAIL, None)
+    v2 = bytes(range(2, 34))
+    assert h == "v2_" + hmac.new(v2, EMAIL.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def test_keys_are_used_for_their_kind_only():
+    with pytest.raises(ConfigError, match="needs an aes key"):
+        make_op("fpe", {"key": "k"}, keys=_versioned("hmac"))
+    with pytest.raises(ConfigError, match="needs an hmac key"):
+        make_op("tokenize", {"key": "k"}, keys=_versioned("aes"))
+    assert make_op("fpe", {"key": "k"}, keys=_versioned("aes"))("123456", None).isdigit()
+
+
+def test_fpe_luhn_check():
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    op = make_op("fpe", {"key": "k", "check": "luhn"})
+    out = op("4111-1111-1111-1111", None)
+    assert fpe_reveal(out, K, "digits", None, True, check="luhn") == "4111-1111-1111-1111"
+    with pytest.raises(CannotApply):
+        op("4111111111111112", None)  # withheld: not a card number
+    # a wrong key gives a number failing Luhn 9 times in 10: 20 such codes never all pass
+    cards = [
+        next(f"4{i:014d}{d}" for d in "0123456789" if luhn_ok(f"4{i:014d}{d}")) for i in range(20)
+    ]
+    wrong = bytes(range(1, 33))
+    refused = 0
+    for card in cards:
+        try:
+            fpe_reveal(op(card, None), wrong, "digits", None, True, check="luhn")
+        except CannotApply:
+            refused += 1
+    assert refused > 0
+    with pytest.raises(ValidationError):
+        transforms.get("fpe").parse_params({"key": "k", "alphabet": "lower_alnum", "check": "luhn"})

@@ -4,20 +4,21 @@
 the wrapper that turns a :class:`~veil.errors.VeilError` into a message and exit code.
 Each command module registers its commands on import: ``sanitize``, ``policy``
 (validate, explain, test), ``audit`` (verify, accounting, tail), ``reveal``, ``serve``
-(serve, api-key), ``demo`` and ``scan``. Heavy imports happen inside the commands, so
-``veil --help`` stays fast. ``main`` is the console-script entry point.
+(serve, api-key), ``demo``, ``scan`` and ``keys`` (new, rotate, list, check, encrypt,
+decrypt). Heavy imports happen inside the commands, so ``veil --help`` stays fast.
+``main`` is the console-script entry point.
 """
 
 from __future__ import annotations
 
 import signal
 
-from . import audit, demo, policy, reveal, sanitize, scan, serve
+from . import audit, demo, keys, policy, reveal, sanitize, scan, serve
 from .app import app
 
 __all__ = ["app", "main"]
 
-_COMMANDS = (audit, demo, policy, reveal, sanitize, scan, serve)  # imported to register
+_COMMANDS = (audit, demo, keys, policy, reveal, sanitize, scan, serve)  # imported to register
 
 
 def _terminate(signum: int, frame: object) -> None:

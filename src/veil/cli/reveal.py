@@ -1,4 +1,5 @@
-"""``veil reveal``: a key holder turns FF1 tokens back into values; each reveal is logged."""
+"""``veil reveal``: a key holder turns FF1 tokens or random codes back into values; each
+reveal is logged, and says on stderr which key version it used."""
 
 from __future__ import annotations
 
@@ -43,6 +44,15 @@ def reveal(
     ] = None,
     ledger: LedgerUrl = DEFAULT_LEDGER,
     keys: KeysFile = None,
+    key_version: Annotated[
+        int | None,
+        typer.Option(
+            "--key-version",
+            min=1,
+            help="Key version the FF1 codes were made with (their disclosure's ledger event "
+            "names it); needed when the key has several. Random codes carry theirs.",
+        ),
+    ] = None,
 ) -> None:
     """Turn FF1 ciphertexts or random re-identification codes back into values.
 
@@ -76,6 +86,13 @@ def reveal(
             recipient=recipient,
             vault=vault_for(led),
             append=led.append,
+            history=led,
+            key_version=key_version,
+        )
+        k = done.key
+        sys.stderr.write(
+            f"revealed {len(done.values)} value(s) with key '{k.key}' version {k.version} "
+            f"(fingerprint {k.fingerprint}); logged as reveal event {done.event.event_id}\n"
         )
         for value in done.values:
             sys.stdout.write(value + "\n")

@@ -228,7 +228,8 @@ class Bound:
                 vault=self.vault,
             )
             for name in spec.keys_of(outcome.params):
-                self.key_fingerprints[name] = self.keys.fingerprint(name)
+                # "v2:<fingerprint>": the version ops produce with, and which material
+                self.key_fingerprints[name] = self.keys.label(name)
             op = spec.bind(outcome.params, ctx)
             self._ops[(path, desc)] = op
             if isinstance(op, ScanText):

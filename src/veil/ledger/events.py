@@ -139,6 +139,9 @@ class Event(BaseModel):
     undeclared: dict[str, int] = Field(default_factory=dict)
     records: RecordCounts = Field(default_factory=RecordCounts)
     break_glass: BreakGlass = Field(default_factory=BreakGlass)
+    #: key name -> ``v<version>:<fingerprint>`` of the key version used (which key and
+    #: version, never the key); events written before keys had versions hold the bare
+    #: fingerprint, which is version 1's
     key_fingerprints: dict[str, str] = Field(default_factory=dict)
     reason: str = ""
     #: the veil release that made the disclosure

@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ from ..ledger import hipaa, open_ledger
 from ..ledger.base import StoredEvent
 from ..request import Request
 from ..text import budget as text_budget
-from .auth import Authenticator, AuthError, Principal
+from .auth import Authenticator, AuthError, Principal, is_admin
 from .jsonio import FastJSONResponse, ndjson_line
 from .limits import (
     BodyLimit,
@@ -292,6 +293,7 @@ def _request(p: Principal, body: Purpose) -> Request:
             recipient=body.recipient,
             context=body.context,
             reason=body.reason,
+            allowed_recipients=p.recipients,
         )
     except ValueError:
         raise RequestError("invalid request parameters") from None
@@ -721,7 +723,8 @@ def create_app(
         summary="Reload the policy bundle; an invalid one is rejected",
     )
     def admin_reload(who: Who) -> ReloadOut:
-        if who.subject_id not in settings.admins:
+        if not is_admin(who, settings.admins):
+            # qualified names: a token whose sub reads like an admin's id is not one
             raise AccessDenied("only configured admins may reload policies")
         return _reload()
 
@@ -771,6 +774,15 @@ def create_app(
         )
 
     app.state.reload = _reload
+
+    def reload_in_background() -> None:
+        def run() -> None:
+            r = state.reload()
+            metrics.bundle_reloads.labels("ok" if r.ok else "rejected").inc()
+
+        threading.Thread(target=run, name="veil-sighup-reload", daemon=True).start()
+
+    app.state.reload_in_background = reload_in_background
     return app
 
 
@@ -792,10 +804,13 @@ def low_disk(ledger: Any, min_free: int) -> str | None:
 
 
 def install_sighup(app: FastAPI) -> None:
-    """SIGHUP reloads policies (main thread only; ignored where signals are unavailable)."""
+    """SIGHUP reloads policies (main thread only; ignored where signals are unavailable).
+
+    The handler only starts a thread: a signal handler that loaded a bundle itself held the
+    event loop (and SIGTERM) for as long as the bundle took to load."""
 
     def handler(signum: int, frame: object) -> None:
-        app.state.reload()
+        app.state.reload_in_background()
 
     with contextlib.suppress(ValueError, AttributeError):
         signal.signal(signal.SIGHUP, handler)

@@ -3,6 +3,21 @@
 Nothing here is ever unkeyed: an unkeyed hash of a low-entropy field (a phone number, a
 date of birth) is reversed by enumerating the domain. Keys come from the keyring at bind
 time, so a missing key fails the compile, not a request.
+
+**Key versions in outputs.** Ops produce with the key's primary version. Tokens and hashes
+made with version 1 look as they always did (``tok_4yxbko4zb54bbrsh``); from version 2 on
+they carry a marker after the prefix (``tok_v2_4yxbko4zb54bbrsh``, hashes ``v2_<hex>``),
+so a recipient holding extracts from both sides of a rotation sees that two codes differ
+because the key did, and ``veil reveal`` finds a random code's version without guessing.
+The marker is outside the code's own alphabet (``_`` is neither base32 nor hex), and
+version 1 writes none so that outputs and joins made before keys had versions are
+unchanged. FF1 output keeps its format (digits stay digits): its version is recorded only
+in the ledger event, like every op's (``key_fingerprints: {name: "v2:<fingerprint>"}``).
+
+Keys held in a PKCS#11 token are used through the token's HMAC: a hash or token that is
+not per recipient is computed in the token value by value; per-recipient keys and the
+vault's lookup and sealing keys are HMAC outputs of the key (as they are for a key in a
+file), derived in the token and held in memory for the job.
 """
 
 from __future__ import annotations
@@ -18,9 +33,11 @@ from typing import Annotated, Any, Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastfpe import ff1
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ..errors import TransformError, VeilError
+from ..errors import ConfigError, TransformError, VeilError
+from ..keys import Keyring
+from ..keyset.model import KeyKind, KeyVersion, split_marker
 from .base import (
     SCALAR_TYPES,
     BindContext,
@@ -36,20 +53,51 @@ from .base import (
 KeyName = Annotated[str, Field(min_length=1)]
 
 
+def recipient_label(recipient: str) -> bytes:
+    """What a per-recipient key is the HMAC of, under the rule's key (any key version:
+    ``version.mac(recipient_label(r))``, computed in the token for a key held there)."""
+    return b"veil:recipient:" + recipient.encode()
+
+
 def recipient_key(key: bytes, recipient: str) -> bytes:
     """A per-recipient key, so two recipients' pseudonyms of one value cannot be joined."""
-    return hmac.digest(key, b"veil:recipient:" + recipient.encode(), "sha256")
+    return hmac.digest(key, recipient_label(recipient), "sha256")
 
 
-def _keyed_mac(params: HashParams | TokenizeParams, ctx: BindContext) -> Callable[[Any], bytes]:
-    """HMAC-SHA256 of the value's canonical bytes under the (derived) key.
+def primary_for(keys: Keyring, name: str, kind: KeyKind, transform: str) -> KeyVersion:
+    """The version of key ``name`` that ``transform`` produces with, checked for kind: an
+    AES key is never used as an HMAC key or the reverse (a key of unknown kind, from a flat
+    key file, is used as it always was)."""
+    version = keys.primary(name)
+    if version.kind is not None and version.kind != kind:
+        raise ConfigError(
+            f"{transform} needs an {kind} key, and key '{name}' is an {version.kind} key",
+            hint=f"make one for it: veil keys new NAME --kind {kind}",
+        )
+    return version
+
+
+def _keyed_mac(
+    params: HashParams | TokenizeParams, ctx: BindContext, transform: str
+) -> tuple[Callable[[Any], bytes], str]:
+    """HMAC-SHA256 of the value's canonical bytes under the (derived) key, and the marker
+    of the key version (see the module docstring).
 
     Strings are hashed as UTF-8; numbers and booleans as their JSON text (so ``1`` and
     ``"1"`` agree, and ``true`` is spelled one way).
     """
-    key = ctx.keys.get(params.key)
+    version = primary_for(ctx.keys, params.key, "hmac", transform)
     if params.per_recipient:
-        key = recipient_key(key, ctx.recipient)
+        key: bytes | None = version.mac(recipient_label(ctx.recipient))
+    else:
+        key = version.material  # None: held in a token, which computes each MAC
+    if key is None:
+        in_token = version.mac
+
+        def token_mac(value: Any) -> bytes:
+            return in_token(_value_bytes(value))
+
+        return token_mac, version.marker
     base = hmac.new(key, digestmod=hashlib.sha256)  # copying a keyed state skips re-keying
 
     def mac(value: Any) -> bytes:
@@ -64,7 +112,15 @@ def _keyed_mac(params: HashParams | TokenizeParams, ctx: BindContext) -> Callabl
         h.update(data)
         return h.digest()
 
-    return mac
+    return mac, version.marker
+
+
+def token_version(code: str, prefix: str) -> int | None:
+    """The key version a token or hash with ``prefix`` was made with (1 when it carries no
+    marker), or None if ``code`` does not start with ``prefix``."""
+    if not code.startswith(prefix):
+        return None
+    return split_marker(code[len(prefix) :])[0]
 
 
 class HashParams(Params):
@@ -75,7 +131,8 @@ class HashParams(Params):
 
 
 def _bind_hash(params: HashParams, ctx: BindContext) -> Op:
-    mac, length, prefix = _keyed_mac(params, ctx), params.length, params.prefix
+    mac, marker = _keyed_mac(params, ctx, "hash")
+    length, prefix = params.length, params.prefix + marker
 
     def hash_(value: Any, subject: str | None) -> str:
         return prefix + mac(value).hex()[:length]
@@ -124,7 +181,8 @@ def base32_prefix(length: int) -> Callable[[bytes], str]:
 def _bind_tokenize(params: TokenizeParams, ctx: BindContext) -> Op:
     if params.mode == "random":
         return _bind_random_token(params, ctx)
-    mac, prefix, encode = _keyed_mac(params, ctx), params.prefix, base32_prefix(params.length)
+    mac, marker = _keyed_mac(params, ctx, "tokenize")
+    prefix, encode = params.prefix + marker, base32_prefix(params.length)
 
     def tokenize(value: Any, subject: str | None) -> str:
         return prefix + encode(mac(value))
@@ -146,26 +204,33 @@ def _value_bytes(value: Any) -> bytes:
 class RandomTokens:
     """The op of ``tokenize(mode=random)``: a random code per value, kept in the vault.
 
-    ``namespace`` separates codes by key, recipient (unless per_recipient is false) and
-    format; the vault is given a keyed lookup of the value and the value sealed with
-    AES-256-GCM (the namespace as associated data), both keys derived from the rule's key.
+    ``namespace`` separates codes by key version (its fingerprint), recipient (unless
+    per_recipient is false) and format; the vault is given a keyed lookup of the value and
+    the value sealed with AES-256-GCM (the namespace as associated data), both keys derived
+    from the key version. Codes of versions after the first carry the version's marker, so
+    a rotation starts new codes and reveal knows which version's namespace to look in.
     """
 
     CACHE = 65_536
 
-    def __init__(self, params: TokenizeParams, ctx: BindContext, vault: TokenVault) -> None:
-        key = ctx.keys.get(params.key)
+    def __init__(
+        self,
+        params: TokenizeParams,
+        ctx: BindContext,
+        vault: TokenVault,
+        version: KeyVersion | None = None,
+    ) -> None:
+        """``version``: the key version (reveal); by default the key's primary."""
+        if version is None:
+            version = primary_for(ctx.keys, params.key, "hmac", "tokenize")
+        self.version = version
         scope = ctx.recipient if params.per_recipient else "*"
-        self.namespace = (
-            f"{ctx.keys.fingerprint(params.key)}:{scope}:{params.prefix}:{params.length}"
-        )
-        self._lookup = hmac.new(
-            hmac.digest(key, b"veil:vault:lookup", "sha256"), digestmod=hashlib.sha256
-        )
-        self._seal = AESGCM(hmac.digest(key, b"veil:vault:seal", "sha256"))
+        self.namespace = f"{version.fingerprint}:{scope}:{params.prefix}:{params.length}"
+        self._lookup = hmac.new(version.mac(b"veil:vault:lookup"), digestmod=hashlib.sha256)
+        self._seal = AESGCM(version.mac(b"veil:vault:seal"))
         self._aad = self.namespace.encode()
         self._vault = vault
-        self._prefix = params.prefix
+        self._prefix = params.prefix + version.marker
         self._encode = base32_prefix(params.length)
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -210,9 +275,9 @@ class RandomTokens:
 
     def reveal(self, token: str) -> Any:
         """The value behind ``token``, or CannotApply if this namespace never issued it."""
-        sealed = self._vault.find(self.namespace, token)
+        sealed = self._vault.find(self.namespace, token) if token.startswith(self._prefix) else None
         if sealed is None:
-            raise CannotApply("reveal: no such token for this rule, key and recipient")
+            raise CannotApply("reveal: no such token for this rule, key version and recipient")
         try:
             data = self._seal.decrypt(sealed[:12], sealed[12:], self._aad)
         except InvalidTag:
@@ -287,10 +352,38 @@ class FpeParams(Params):
     alphabet: Literal["digits", "lower_alnum", "alphanumeric"] = "digits"
     tweak: str | None = None
     preserve_other: bool = True
+    #: ``luhn``: values are card numbers whose digits pass the Luhn check. Those that do
+    #: not are withheld, and ``veil reveal`` refuses a code that decrypts to a number
+    #: failing it: that code was not made by this key version (a wrong key passes by
+    #: chance one time in ten, so the check refuses most wrong keys, never a right one).
+    check: Literal["none", "luhn"] = "none"
+
+    @model_validator(mode="after")
+    def _luhn_digits(self) -> FpeParams:
+        if self.check == "luhn" and self.alphabet != "digits":
+            raise ValueError("check: luhn needs alphabet: digits")
+        return self
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check of a card number's digits."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
 
 
 def _fpe_codec(
-    key: bytes, alphabet: str, tweak: str | None, preserve_other: bool, *, decrypt: bool
+    key: bytes,
+    alphabet: str,
+    tweak: str | None,
+    preserve_other: bool,
+    *,
+    decrypt: bool,
+    check: str = "none",
 ) -> Callable[[str], str]:
     if len(key) not in (16, 24, 32):
         raise TransformError(
@@ -309,13 +402,19 @@ def _fpe_codec(
     tweak_hex = (tweak or "").encode().hex()
     cipher = ff1.decrypt if decrypt else ff1.encrypt
 
+    luhn = check == "luhn"
+
     def run(text: str) -> str:
         if len(text) < min_len:
             raise CannotApply(f"fpe: fewer than {min_len} '{alphabet}' characters (domain < 10^6)")
+        if luhn and not decrypt and not luhn_ok(text):
+            raise CannotApply("fpe: the number fails the Luhn check")
         try:
             out: str = cipher(key_hex, tweak_hex, chars, text)
         except ValueError:
             raise CannotApply("fpe: the FF1 cipher rejected the value") from None
+        if luhn and decrypt and not luhn_ok(out):
+            raise CannotApply("fpe reveal: the result fails the Luhn check (wrong key version)")
         return out
 
     def codec(value: str) -> str:
@@ -333,19 +432,32 @@ def _fpe_codec(
 
 
 def fpe_reveal(
-    ciphertext: str, key: bytes, alphabet: str, tweak: str | None, preserve_other: bool
+    ciphertext: str,
+    key: bytes,
+    alphabet: str,
+    tweak: str | None,
+    preserve_other: bool,
+    *,
+    check: str = "none",
 ) -> str:
-    """Invert ``fpe`` for a key holder (``veil reveal``); raises CannotApply on bad input."""
-    return _fpe_codec(key, alphabet, tweak, preserve_other, decrypt=True)(ciphertext)
+    """Invert ``fpe`` for a key holder (``veil reveal``); raises CannotApply on bad input,
+    and with ``check="luhn"`` on a result that fails the check."""
+    codec = _fpe_codec(key, alphabet, tweak, preserve_other, decrypt=True, check=check)
+    return codec(ciphertext)
+
+
+FPE_NEEDS_BYTES = "fpe (FF1 is no PKCS#11 mechanism)"
 
 
 def _bind_fpe(params: FpeParams, ctx: BindContext) -> Op:
+    version = primary_for(ctx.keys, params.key, "aes", "fpe")
     codec = _fpe_codec(
-        ctx.keys.get(params.key),
+        version.secret(FPE_NEEDS_BYTES),
         params.alphabet,
         params.tweak,
         params.preserve_other,
         decrypt=False,
+        check=params.check,
     )
 
     def fpe(value: Any, subject: str | None) -> str:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ..keys import Keyring
 from .base import BindContext, CannotApply, FieldType, Op, Params, TransformSpec, register
-from .crypto import KeyName, recipient_key
+from .crypto import KeyName, primary_for, recipient_label
 
 DATE_TYPES = frozenset({FieldType.DATE, FieldType.DATETIME})
 
@@ -44,9 +44,18 @@ class DateShiftParams(Params):
 
 
 def shift_key(params: DateShiftParams, keys: Keyring, recipient: str) -> bytes:
-    """The key the offsets of ``params`` come from, for ``recipient``."""
-    key = keys.get(params.key)
-    return recipient_key(key, recipient) if params.per_recipient else key
+    """The key the offsets of ``params`` come from, for ``recipient``: the primary version
+    of the rule's key (its version is in the ledger event; shifted dates carry none).
+
+    A key held in a PKCS#11 token gives a subkey derived in the token (both engines need
+    bytes to compute offsets per subject); a key in a file is used as it always was.
+    """
+    version = primary_for(keys, params.key, "hmac", "date_shift")
+    if params.per_recipient:
+        return version.mac(recipient_label(recipient))
+    if version.material is not None:
+        return version.material
+    return version.mac(b"veil:date_shift:key")
 
 
 def shift_days(key: bytes, subject: str, max_days: int) -> int:
