@@ -139,3 +139,21 @@ def test_datetime_shift_is_whole_days(subject, a):
     delta = datetime.fromisoformat(out) - a
     assert delta.seconds == 0 and delta.microseconds == 0
     assert delta.days == shift_days(K, subject, 30)
+
+
+def test_per_recipient_shifts_cannot_be_aligned_across_recipients():
+    """Finding 2 of issue 12: shifted dates were equal for every recipient, so two
+    recipients' extracts could be joined on them. With per_recipient each recipient's
+    offsets come from its own derived key; the same recipient stays consistent."""
+    subjects = [f"patient-{i}" for i in range(50)]
+
+    def offsets(recipient):
+        op = make_op("date_shift", {"key": "k", "per_recipient": True}, FieldType.DATE, recipient)
+        return [date.fromisoformat(op("2024-03-01", s)) - date(2024, 3, 1) for s in subjects]
+
+    a, b = offsets("study-42"), offsets("study-99")
+    assert a == offsets("study-42")
+    assert sum(x != y for x, y in zip(a, b, strict=True)) > 40
+    shared = make_op("date_shift", {"key": "k"}, FieldType.DATE, "study-42")
+    other = make_op("date_shift", {"key": "k"}, FieldType.DATE, "study-99")
+    assert all(shared("2024-03-01", s) == other("2024-03-01", s) for s in subjects)

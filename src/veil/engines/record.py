@@ -388,7 +388,7 @@ class Executor:
         done = self.text.prefetched
         out: list[Prefetch] = []
         for path, ops in self.bound.text_ops.items():
-            texts = list(dict.fromkeys(_strings_at(records, path)))
+            texts = list(dict.fromkeys(strings_at(records, path)))
             for op in {o.analysis_key: o for o in ops}.values():
                 key = op.analysis_key
                 todo = [x for x in texts if (key, x) not in done and (key, x) not in queued]
@@ -550,7 +550,7 @@ class Executor:
         return str(v)
 
 
-def _strings_at(records: list[Any], path: str) -> list[str]:
+def strings_at(records: list[Any], path: str) -> list[str]:
     """Every string value at ``path`` (``a.b``, ``a[*].b``, list items) in ``records``."""
     out: list[str] = []
     parts = path.split(".")

@@ -30,7 +30,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from ..core import Job
-from ..engines.record import _strings_at
+from ..engines.record import strings_at
 from ..policy.bundle import Bundle
 from ..text import budget
 from ..text.budget import Budget
@@ -103,7 +103,7 @@ class TextWork:
         done = ex.text.prefetched
         work: list[tuple[Any, list[str]]] = []
         for path, ops in ex.bound.text_ops.items():
-            texts = list(dict.fromkeys(_strings_at(records, path)))
+            texts = list(dict.fromkeys(strings_at(records, path)))
             for op in {o.analysis_key: o for o in ops}.values():
                 todo = [t for t in texts if (op.analysis_key, t) not in done]
                 if todo:
