@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
 from . import budget
@@ -130,6 +131,11 @@ class TextPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
+            if self._pool is not None and getattr(self._pool, "_broken", False):
+                # a worker died since the last call noticed: replace the pool now, or this
+                # call would find it broken and leave every text unfinished
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     self.workers,
@@ -240,18 +246,22 @@ class TextPool:
                     k = running.pop(d)
                     try:
                         results[k] = _spans(d.result())
-                    except Exception:
-                        self._failed(pool, [])
+                    except Exception as exc:
+                        self._failed(pool, [], broken=isinstance(exc, BrokenProcessPool))
         finally:
             for d in running:
                 d.cancel()
             b.charge(loop.time() - started)
         return _fill(chunks, results)
 
-    def _failed(self, pool: ProcessPoolExecutor, futures: list[Future[_Wire]]) -> None:
+    def _failed(
+        self, pool: ProcessPoolExecutor, futures: list[Future[_Wire]], *, broken: bool = False
+    ) -> None:
+        """Cancel ``futures``; replace ``pool`` if it is broken. ``broken``: the caller saw
+        BrokenProcessPool (the executor fails its futures before it sets its flag)."""
         for f in futures:
             f.cancel()
-        if getattr(pool, "_broken", False):
+        if broken or getattr(pool, "_broken", False):
             with self._lock:
                 if self._pool is pool:
                     self._pool = None
@@ -272,7 +282,9 @@ class Analysis:
             for f in self._futures:
                 out.extend(_spans(f.result()))
         except Exception as exc:
-            self._owner._failed(self._pool, self._futures)
+            self._owner._failed(
+                self._pool, self._futures, broken=isinstance(exc, BrokenProcessPool)
+            )
             raise PoolFailed(f"text analysis in a worker failed ({type(exc).__name__})") from None
         return out
 
