@@ -280,6 +280,12 @@ def _build(config: EngineConfig) -> tuple[Any, Any]:
         from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
         registry.add_recognizer(SpacyRecognizer(supported_entities=sorted(NER_ENTITIES)))
+        # veil's own name and address rules raise recall on top of any model (measured:
+        # docs/free-text.md, "Names, locations and addresses")
+        from . import addresses, names
+
+        for extra in [names.recognizer(), *addresses.recognizers()]:
+            registry.add_recognizer(extra)
     for name, decl in config.recognizers:
         registry.add_recognizer(_custom(name, decl))
     registry.recognizers = [guard(lean(r)) for r in registry.recognizers]
