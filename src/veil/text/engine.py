@@ -40,6 +40,7 @@ from . import budget
 from .budget import UNFINISHED, AnalysisIncomplete
 from .decl import RecognizerDecl
 from .spans import Span
+from .vocab import VocabBound
 
 log = logging.getLogger("veil.text")
 
@@ -153,6 +154,8 @@ class TextAnalyzer:
         self._analyzer.analyze(
             "warm-up 2024-01-01 a@example.org", language=LANGUAGE, entities=sorted(self.supported)
         )
+        # spaCy's vocabulary grows with every new word: bounded by reloading the pipeline
+        self.vocab = VocabBound(self._engine, LANGUAGE, lambda: _nlp_engine(config).nlp[LANGUAGE])
 
     @property
     def presidio(self) -> Any:
@@ -168,6 +171,7 @@ class TextAnalyzer:
                 entities=list(query.entities),
                 score_threshold=query.score_threshold,
             )
+        self.vocab.check()
         return _spans(results)
 
     def analyze_batch(
@@ -210,6 +214,7 @@ class TextAnalyzer:
                     out.append(UNFINISHED)
                     continue
                 out.append(_spans(results))
+            self.vocab.check()
             i = j
         return out
 
