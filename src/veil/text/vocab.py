@@ -42,23 +42,24 @@ MAX_NEW_STRINGS = 50_000
 
 
 class VocabBound:
-    """Keeps ``engine.nlp[language]``'s vocabulary within ``max_new`` strings of its size
-    when loaded, by swapping in ``load()`` (see the module docstring)."""
+    """Keeps ``engine.nlp[language]``'s vocabulary within ``max_new`` strings (default:
+    :data:`MAX_NEW_STRINGS` when the bound is made) of its size when loaded, by swapping
+    in ``load()`` (see the module docstring)."""
 
     def __init__(
         self,
         engine: Any,
         language: str,
         load: Callable[[], Any],
-        max_new: int = MAX_NEW_STRINGS,
+        max_new: int | None = None,
         background: bool = True,
     ) -> None:
         self._engine = engine
         self._language = language
         self._load = load
-        self._max_new = max_new
+        self._max_new = MAX_NEW_STRINGS if max_new is None else max_new
         self._background = background
-        self._limit = self._size() + max_new
+        self._limit = self._size() + self._max_new
         self._lock = threading.Lock()
         self._running = False
         #: pipelines swapped in so far (tests and benchmarks read it)
