@@ -39,6 +39,7 @@ from typing import Any
 from . import budget
 from .budget import UNFINISHED, AnalysisIncomplete
 from .decl import RecognizerDecl
+from .normalize import normalize
 from .spans import Span
 from .vocab import VocabBound
 
@@ -163,16 +164,20 @@ class TextAnalyzer:
         return self._analyzer
 
     def analyze(self, text: str, query: Query) -> list[Span]:
-        """Spans in ``text``; raises :class:`AnalysisIncomplete` if its time runs out."""
+        """Spans in ``text``; raises :class:`AnalysisIncomplete` if its time runs out.
+
+        Detection runs on the normalized text (:mod:`veil.text.normalize`); each span
+        covers the whole original characters its match came from."""
         with budget.current().value():
+            norm = normalize(text)
             results = self._analyzer.analyze(
-                text,
+                norm.text,
                 language=LANGUAGE,
                 entities=list(query.entities),
                 score_threshold=query.score_threshold,
             )
         self.vocab.check()
-        return _spans(results)
+        return norm.spans(_spans(results))
 
     def analyze_batch(
         self, texts: Sequence[str], query: Query, batch_size: int = 64
@@ -194,9 +199,11 @@ class TextAnalyzer:
             # spaCy runs before the values' clocks start (it cannot be cut short; it is
             # linear in the text) and counts against the request's time.
             started = time.monotonic()
-            docs = list(self._engine.process_batch(list(texts[i:j]), LANGUAGE, batch_size))
+            norms = [normalize(t) for t in texts[i:j]]
+            docs = self._engine.process_batch([n.text for n in norms], LANGUAGE, batch_size)
+            docs = list(docs)
             b.charge(time.monotonic() - started)
-            for text, nlp_artifacts in docs:
+            for norm, (text, nlp_artifacts) in zip(norms, docs, strict=True):
                 try:
                     with b.value():
                         results = self._analyzer.analyze(
@@ -213,7 +220,7 @@ class TextAnalyzer:
                     log.warning("text analysis failed (%s)", type(exc).__name__)
                     out.append(UNFINISHED)
                     continue
-                out.append(_spans(results))
+                out.append(norm.spans(_spans(results)))
             self.vocab.check()
             i = j
         return out
@@ -459,6 +466,7 @@ def _pattern_recognizers(config: EngineConfig) -> list[Any]:
     from presidio_analyzer import Pattern, PatternRecognizer
 
     from .phones import VeilPhoneRecognizer
+    from .structured import recognizers as structured_recognizers
 
     # phonenumbers accepts only numbers valid in a region's numbering plan, so the
     # fictional 555 exchange (and numbers from plans it does not know yet) pass
@@ -520,6 +528,7 @@ def _pattern_recognizers(config: EngineConfig) -> list[Any]:
         UsLicenseRecognizer(),
         UsPassportRecognizer(),
         UsSsnRecognizer(),
+        *structured_recognizers(config.phone_regions),
     ]
 
 
@@ -568,17 +577,12 @@ def _custom(name: str, decl: RecognizerDecl) -> Any:
 
 
 def luhn_ok(text: str) -> bool:
-    digits = [int(c) for c in text if c.isdigit()]
-    if len(digits) < 2:
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    """The Luhn check over the digits of ``text`` (analysis sees ASCII digits only:
+    :mod:`veil.text.normalize` folds the others)."""
+    from .cards import luhn
+
+    digits = "".join(c for c in text if "0" <= c <= "9")
+    return len(digits) >= 2 and luhn(digits)
 
 
 def mod97_ok(text: str) -> bool:
