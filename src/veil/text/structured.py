@@ -19,7 +19,8 @@ own rules, never with a guess:
                           local parts and domains, split by   suffix (IDNA) in tldextract's
                           line breaks                         bundled public suffix list
     veil:phone-split      phone numbers split by line         phonenumbers, for the regions the
-                          breaks or underscores               rule declares (as Presidio's)
+                          breaks, underscores or slashes,     rule declares (as Presidio's)
+                          or glued to a number before them
 
 Groups: digits (or, for IBANs, letters and digits) separated by spaces, ``.``, ``-``,
 ``/``, ``_`` and at most one line break (mixed, as a hurried or hostile writer mixes
@@ -55,9 +56,11 @@ IBAN_START = rf"[A-Za-z](?:{SEPARATOR})?[A-Za-z](?:{SEPARATOR})?[0-9](?:{SEPARAT
 SSN_WORDS = r"ssns?|s\.s\.n\.?|ss ?#|ss ?no\.?|ssa|social[ -]?sec(?:urity)?|soc\.? ?sec\.?|socsec"
 #: line breaks and underscores (with the spaces around them) that may split a phone
 PHONE_SPLIT = r"[ \t]*(?:[\r\n_][ \t]*)+"
+#: a list or sentence mark with spaces after it, which may glue two numbers
+PHONE_GLUE = r"[ \t]*[-/.,;:][ \t]+"
 #: every pattern above, with its flags (the tests check RE2 runs each)
 PATTERNS = (
-    (DIGIT_RUN, 0), (IBAN_START, 0), (SSN_WORDS, re.IGNORECASE), (PHONE_SPLIT, 0),
+    (DIGIT_RUN, 0), (IBAN_START, 0), (SSN_WORDS, re.IGNORECASE), (PHONE_SPLIT, 0), (PHONE_GLUE, 0),
 )  # fmt: skip
 
 #: characters before an SSN's first digit, and after its last, where its word may be
@@ -330,33 +333,47 @@ def _valid_email(address: str) -> bool:
 
 
 def split_phone_spans(text: str, phones: Any) -> list[tuple[int, int, float]]:
-    """Phone numbers split where phonenumbers does not look: across a line break, by
-    underscores, or an international number by slashes (phonenumbers refuses more than
-    one). Found by ``phones`` (Presidio's phone recognizer) on a copy of ``text`` with
-    those separators as spaces (same length, same offsets), kept if they cross one."""
-    changed: list[int] = []
+    """Phone numbers phonenumbers does not see as written, found by ``phones``
+    (Presidio's phone recognizer) on a copy of ``text`` of the same length:
+
+    * split where phonenumbers does not look: a line break or underscores between
+      digits, or an international number's slashes (phonenumbers refuses more than
+      one), become spaces;
+    * glued to the number before it ("... 56728 - 738/18/48", "9999. 030 ..."): a list
+      or sentence mark between two digit runs becomes ``;``, which phonenumbers never
+      reads inside a number.
+
+    Every number found on the copy is a valid number of a declared region; the ones
+    found as written too are found twice and merged."""
+    changed: dict[int, str] = {}
     if "\n" in text or "\r" in text or "_" in text:
         for m in matcher(PHONE_SPLIT, 0).finditer(text):
             start, end = m.span()
-            if start == 0 or end == len(text):
-                continue
-            if _phone_char(text[start - 1]) and _phone_char(text[end]):
-                changed.extend(i for i in range(start, end) if text[i] in "\r\n_")
+            if (
+                start > 0
+                and end < len(text)
+                and _phone_char(text[start - 1])
+                and _phone_char(text[end])
+            ):
+                changed.update((i, " ") for i in range(start, end) if text[i] in "\r\n_")
     if "/" in text:  # international, or more slashes than a date has
         for run in digit_runs(text):
             slashes = [i for i in range(run[0][0], run[-1][1]) if text[i] == "/"]
             if len(slashes) >= 3 or (slashes and run[0][0] > 0 and text[run[0][0] - 1] == "+"):
-                changed.extend(slashes)
+                changed.update((i, " ") for i in slashes)
+    for m in matcher(PHONE_GLUE, 0).finditer(text):
+        start, end = m.span()
+        glued = start > 0 and end < len(text) and text[start - 1].isdigit()
+        if glued and (text[end].isdigit() or text[end] in "+("):
+            changed.update((i, ";") for i in range(start, end) if text[i] not in " \t")
     if not changed:
         return []
     chars = list(text)
-    for i in changed:
-        chars[i] = " "
-    out = []
-    for r in phones.analyze("".join(chars), ["PHONE_NUMBER"]):
-        if any(r.start < i < r.end for i in changed):
-            out.append((r.start, r.end, float(r.score)))
-    return out
+    for i, c in changed.items():
+        chars[i] = c
+    return [
+        (r.start, r.end, float(r.score)) for r in phones.analyze("".join(chars), ["PHONE_NUMBER"])
+    ]
 
 
 def _phone_char(c: str) -> bool:
@@ -401,8 +418,8 @@ class StructuredRecognizer(EntityRecognizer):
 
 
 class SplitPhoneRecognizer(StructuredRecognizer):
-    """Phone numbers split across lines or by underscores (see :func:`split_phone_spans`),
-    with the phone recognizer's own scores."""
+    """Phone numbers split or glued (see :func:`split_phone_spans`), with the phone
+    recognizer's own scores."""
 
     def __init__(self, phones: Any) -> None:
         self._phones = phones
