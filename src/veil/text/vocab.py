@@ -24,12 +24,15 @@ have to serialize all analysis. A rebuild needs no lock:
 * a rebuild that fails leaves the pipeline in use as it is (logged, never raised into
   an analysis), and the next check tries again.
 
-The freed memory returns to the allocator and is reused by the next pipeline's words,
-so a process's RSS levels off instead of growing (``benchmarks/soak_text.py``).
+After a swap the old pipeline's memory is collected and, on glibc, trimmed back to
+the system, so a process's RSS levels off instead of growing
+(``benchmarks/soak_text.py``; docs/free-text.md, "Memory in a long-running service").
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -39,6 +42,18 @@ log = logging.getLogger("veil.text")
 
 #: strings a pipeline may add to its vocabulary before it is replaced (about 25 MB)
 MAX_NEW_STRINGS = 50_000
+
+
+def _release_memory() -> None:
+    """Collect the replaced pipeline's cycles and hand the freed heap back to the
+    system (glibc's ``malloc_trim``; elsewhere, nothing). Without the trim the freed
+    pages stay in the allocator's arenas, fragmented by the words the fresh pipeline
+    allocates meanwhile, and RSS creeps up by a few MB per rebuild."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class VocabBound:
@@ -90,6 +105,8 @@ class VocabBound:
             self._engine.nlp = {**self._engine.nlp, self._language: fresh}
             self._limit = size + self._max_new
             self.rebuilds += 1
+            del fresh
+            _release_memory()
         except Exception as exc:  # the pipeline in use stays; the next check retries
             log.warning("text vocabulary rebuild failed (%s)", type(exc).__name__)
         finally:
