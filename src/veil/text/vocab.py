@@ -31,6 +31,7 @@ the system, so a process's RSS levels off instead of growing
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import logging
@@ -50,10 +51,8 @@ def _release_memory() -> None:
     pages stay in the allocator's arenas, fragmented by the words the fresh pipeline
     allocates meanwhile, and RSS creeps up by a few MB per rebuild."""
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class VocabBound:
