@@ -210,3 +210,16 @@ def test_researcher_params_cover_the_done_when_kinds() -> None:
     assert {"PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN", "CREDIT_CARD", "DATE_TIME"} <= set(
         RESEARCHER
     )
+
+
+def test_an_evaded_identifier_gets_the_token_of_its_plain_form() -> None:
+    """A card in full-width digits, or with zero-width spaces, is the same card: the span's
+    transform sees the identifier as detected, so the recipient's token does not tell
+    (nor depend on) how it was written."""
+    op = scan_op()
+    plain = re.search(r"card (card_\w+)", op("Paid by card 4111 1111 1111 1111 today.", "p"))
+    assert plain
+    wide = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in "4111 1111 1111 1111")
+    for written in (wide, "4111\u200b 1111 1111 1111"):
+        out = op(f"Paid by card {written} today.", "p")
+        assert f"card {plain.group(1)} today" in out, out

@@ -43,6 +43,7 @@ from ..errors import TransformError
 from ..text import collect
 from ..text.budget import UNFINISHED, AnalysisIncomplete
 from ..text.decl import EntityName, RecognizerDecl
+from ..text.normalize import normalize
 from ..text.spans import Span, render, resolve
 from .base import (
     REGISTRY,
@@ -290,7 +291,10 @@ class ScanText:
                 raise CannotApply("scan_text: unexpected entity type")
             counts[span.entity] += 1
             try:
-                out = action.op(text, subject)
+                # the identifier as detected (normalized: full-width or other-script digits,
+                # invisible characters, look-alikes folded), so a card written in full-width
+                # digits gets the token of the same card written in ASCII
+                out = action.op(normalize(text).text, subject)
             except CannotApply:
                 if action.fallback is None:
                     raise
