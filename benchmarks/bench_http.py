@@ -109,6 +109,8 @@ def setup(tmp: Path) -> tuple[str, Path]:
         "key_file": str(tmp / "keys.yaml"),
         "api_keys_file": str(tmp / "api_keys.yaml"),
     }
+    for secret_file in ("keys.yaml", "api_keys.yaml"):  # veil serve refuses others-readable
+        (tmp / secret_file).chmod(0o600)
     (tmp / "veil.yaml").write_text(yaml.safe_dump(config))
     (tmp / "bench_apps.py").write_text(FACTORY)
     return secret, db

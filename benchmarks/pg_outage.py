@@ -192,6 +192,7 @@ def write_api_keys(directory: Path, users: dict[str, tuple[str, dict[str, Any]]]
         lines.append(f"{name} {secret}")
     path = directory / "api_keys.yaml"
     path.write_text(yaml.safe_dump({"api_keys": table}), encoding="utf-8")
+    path.chmod(0o600)  # veil serve refuses an API-keys file others can read
     (directory / "secrets.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

@@ -92,6 +92,8 @@ def setup(tmp: Path, workers: int) -> str:
         "text": {"workers": workers, "value_seconds": 10.0, "request_seconds": 120.0},
         "limits": {"max_records": 10_000},
     }
+    for secret_file in ("keys.yaml", "api_keys.yaml"):  # veil serve refuses others-readable
+        (tmp / secret_file).chmod(0o600)
     (tmp / "veil.yaml").write_text(yaml.safe_dump(config))
     (tmp / "soak_app.py").write_text(UNBOUNDED_FACTORY)
     return secret

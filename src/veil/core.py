@@ -20,7 +20,14 @@ from .engines.record import Bound, Executor, RecordError
 from .errors import AccessDenied, InputError, LedgerError, VeilError, ledger_failure
 from .keys import Keyring
 from .ledger.base import StoredEvent
-from .ledger.events import Event, FieldDisclosure, Requester, new_event_id, now_iso
+from .ledger.events import (
+    Event,
+    FieldDisclosure,
+    Requester,
+    current_request_id,
+    new_event_id,
+    now_iso,
+)
 from .ledger.vault import vault_for
 from .policy.bundle import Bundle
 from .policy.conditions import ConditionSyntaxError
@@ -174,6 +181,7 @@ class Job:
             "key_fingerprints": self.executor.key_fingerprints,
             "reason": "",
             "details": {},
+            "request_id": current_request_id(),
             **event_extras(self.plan),
         }
         return Event.from_body(body, fields, sorted(self.subjects))
@@ -332,4 +340,5 @@ class Veil:
             bundle_version=self.bundle.version,
             context=request.context,
             reason=exc.message,
+            request_id=current_request_id(),
         )

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from .errors import AccessDenied, ConfigError, RequestError
 from .keys import Keyring, KeyVersion
 from .ledger.base import EventSource
-from .ledger.events import Event, FieldDisclosure, Requester
+from .ledger.events import Event, FieldDisclosure, Requester, current_request_id
 from .policy.bundle import Bundle, CompiledRule
 from .policy.conditions import ALWAYS
 from .policy.matching import target_matches
@@ -278,6 +278,7 @@ def reveal(
         },
         key_fingerprints={params.key: version.label},
         veil_version=veil_version(),
+        request_id=current_request_id(),
         details={"codes_of_recipient": recipient} if recipient else {},
         data_subjects=sorted(set(values)) if subject_field else [],
     )

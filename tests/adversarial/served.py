@@ -73,6 +73,8 @@ def veil_serve(tmp: Path, **settings: Any) -> Iterator[Served]:
         "port": port,
         **settings,
     }
+    for secret_file in ("keys.yaml", "api_keys.yaml"):  # veil serve refuses others-readable
+        (tmp / secret_file).chmod(0o600)
     (tmp / "service.yaml").write_text(yaml.safe_dump(config))
     log = tmp / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
+from health_service import health_settings
 from veil.errors import LedgerError
 from veil.ledger import open_ledger
 from veil.samples.synth import patients
 from veil.service.app import create_app
-from veil.service.auth import veil_keygen_api_key
-from veil.service.settings import Limits, ServiceSettings
+from veil.service.settings import Limits
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CANARY = "CANARY-5150"
@@ -32,29 +30,12 @@ USERS = {
 
 @pytest.fixture()
 def env(tmp_path: Path) -> dict[str, Any]:
-    bundle = tmp_path / "health"
-    shutil.copytree(ROOT / "policies" / "health", bundle)
-    secrets, table = {}, {}
-    for name, (sid, attrs) in USERS.items():
-        secret, entry = veil_keygen_api_key(sid, attrs)
-        secrets[name] = secret
-        table.update(entry)
-    (tmp_path / "api_keys.yaml").write_text(yaml.safe_dump({"api_keys": table}))
-    (tmp_path / "keys.yaml").write_text(
-        "keys:\n"
-        + "".join(
-            f"  {k}: hex:{i:02x}{'ab' * 31}\n"
-            for i, k in enumerate(["research-tokens", "research-dates", "audit-hash"])
-        )
-    )
-    settings = ServiceSettings(
-        policies=bundle,
-        ledger=f"sqlite:///{tmp_path / 'ledger.db'}",
-        key_file=tmp_path / "keys.yaml",
-        api_keys_file=tmp_path / "api_keys.yaml",
-        admins=["ops.admin"],
+    settings, secrets = health_settings(
+        tmp_path,
+        USERS,
         limits=Limits(max_records=50, max_body_bytes=200_000, max_depth=6, max_string=5_000),
     )
+    bundle = settings.policies
     app = create_app(settings)
     return {
         "client": TestClient(app),

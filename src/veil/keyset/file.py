@@ -30,8 +30,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -41,6 +39,7 @@ from typing import Any, cast
 import yaml
 
 from ..errors import ConfigError
+from ..secretfiles import write_private
 from .model import (
     AES_SIZES,
     GENERATE_HINT,
@@ -323,21 +322,4 @@ def write(path: str | Path, ks: Keyset) -> None:
     else:
         header = SEALED_HEADER if ks.master else HEADER
         text = header + yaml.safe_dump(doc, sort_keys=False, width=120)
-    _write_private(p, text)
-
-
-def _write_private(p: Path, text: str) -> None:
-    # A temporary file in the same directory, made 0600 before any byte is written, then
-    # renamed over the old one: a reader sees the old keyset or the new, never half.
-    directory = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(p, text)

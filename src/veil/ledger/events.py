@@ -10,6 +10,7 @@ data-subject ids, stored beside the event and covered by its hash).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import math
@@ -17,6 +18,8 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,6 +27,44 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 EventKind = Literal["disclosure", "refusal", "reveal", "accounting", "acknowledgement"]
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """The service request being served (set by the HTTP layer), shared by reference:
+    code running in the thread pool (a copy of the context) still appends to the same
+    ``event_ids``. Outside a request (CLI, library) there is none and events carry no
+    request id."""
+
+    request_id: str
+    event_ids: list[str] = dc_field(default_factory=list)
+
+
+_REQUEST: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
+    "veil_request", default=None
+)
+
+
+def bind_request(info: RequestInfo) -> contextvars.Token[RequestInfo | None]:
+    """Make ``info`` the current request (until :func:`unbind_request`)."""
+    return _REQUEST.set(info)
+
+
+def unbind_request(token: contextvars.Token[RequestInfo | None]) -> None:
+    _REQUEST.reset(token)
+
+
+def current_request_id() -> str:
+    """The id of the HTTP request being served, or "" outside one."""
+    info = _REQUEST.get()
+    return info.request_id if info is not None else ""
+
+
+def note_event(event_id: str) -> None:
+    """Record that the current request appended ``event_id`` (for its log line and span)."""
+    info = _REQUEST.get()
+    if info is not None:
+        info.event_ids.append(event_id)
 
 
 class Requester(BaseModel):
@@ -152,6 +193,10 @@ class Event(BaseModel):
     accounting: Accounting | None = None
     #: refusals: what the request was refused for; accounting events: what was provided
     details: dict[str, Any] = Field(default_factory=dict)
+    #: the service request that caused the event (its X-Request-ID), "" outside one;
+    #: whoever builds an event passes :func:`current_request_id` (a default factory would
+    #: also stamp old events read back from the store during a request)
+    request_id: str = ""
     #: Whose data was disclosed. Stored in its own indexed table; its digest is hashed.
     data_subjects: list[str] = Field(default_factory=list)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from .accounting import _spreadsheet_safe, describe
 from .base import EventSource
-from .events import Event, Requester
+from .events import Event, Requester, current_request_id
 
 #: 164.528(a)(3): "in the six years prior to the date on which the accounting is requested"
 YEARS = 6
@@ -204,6 +204,7 @@ def provided_event(report: Accounting, produced_by: str, fmt: str) -> Event:
         dataset="-",
         bundle="-",
         bundle_version="-",
+        request_id=current_request_id(),
         details={
             "rule": "45 CFR 164.528(d)",
             "period": {"since": report.since, "until": report.until},

@@ -32,7 +32,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core import Job, Veil
 from ..errors import AccessDenied, InputError, LedgerError, RequestError, VeilError
@@ -41,6 +40,7 @@ from ..ledger import hipaa, open_ledger
 from ..ledger.base import StoredEvent
 from ..request import Request
 from ..text import budget as text_budget
+from .apidocs import mount_docs
 from .auth import Authenticator, AuthError, Principal, is_admin
 from .jsonio import FastJSONResponse, ndjson_line
 from .limits import (
@@ -53,6 +53,7 @@ from .limits import (
     non_text_path,
 )
 from .metrics import Metrics, TimedLedger
+from .observe import Observe, tracer_for
 from .settings import ServiceSettings
 from .state import PolicyState
 from .textwork import TextWork, has_text
@@ -203,48 +204,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class CountRequests:
-    """Pure ASGI middleware: count responses by route and status; turn crashes into 500s
-    that say nothing (BaseHTTPMiddleware costs ~0.5 ms a request)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking)
-        except Exception:
-            log.exception("unhandled error on %s", scope.get("path", ""))
-            status = 500
-            if not started:
-                await JSONResponse(
-                    {
-                        "error": {
-                            "code": "internal",
-                            "message": "internal error; nothing was disclosed",
-                            "hint": "",
-                        }
-                    },
-                    status_code=500,
-                )(scope, receive, send)
-        route = scope.get("route")
-        self.metrics.requests.labels(getattr(route, "path", "unmatched"), str(status)).inc()
-
-
 def _iso(value: str | None, name: str) -> str | None:
     """Check a since/until query value before it reaches the ledger."""
     if value is None:
@@ -323,9 +282,14 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: ServiceSettings, *, ledger: Any = None, authenticator: Authenticator | None = None
+    settings: ServiceSettings,
+    *,
+    ledger: Any = None,
+    authenticator: Authenticator | None = None,
+    tracer: Any = None,
 ) -> FastAPI:
-    """Build the service. ``ledger`` and ``authenticator`` may be injected (tests, embedding)."""
+    """Build the service. ``ledger``, ``authenticator`` and an OpenTelemetry ``tracer``
+    may be injected (tests, embedding); else they come from ``settings``."""
     metrics = Metrics()
     keys = Keyring.from_file(settings.key_file) if settings.key_file else Keyring.from_environment()
     if ledger is None:
@@ -349,7 +313,10 @@ def create_app(
         description="Field-level, purpose-aware disclosure with a tamper-evident ledger. "
         "Authenticate with `Authorization: Bearer <jwt>` or `X-API-Key: <id>.<secret>`.",
         lifespan=_serving,
+        docs_url=None,  # mount_docs: the bundled Swagger UI, not the CDN's
+        redoc_url=None,
     )
+    mount_docs(app)
     server = settings.server
     app.add_middleware(
         BodyLimit,
@@ -418,7 +385,7 @@ def create_app(
         }
         return JSONResponse(body, status_code=exc.status_code)
 
-    app.add_middleware(CountRequests, metrics=metrics)
+    app.add_middleware(Observe, metrics=metrics, tracer=tracer or tracer_for(settings.otel))
     app.state.auth = auth
 
     classes: dict[tuple[int, str], dict[str, str]] = {}
@@ -686,7 +653,7 @@ def create_app(
             for e in report.entries
         ]
         disclosures = audit_records(who, settings.accounting_dataset, purpose, rows)
-        raw_ledger.append(hipaa.provided_event(report, who.subject_id, "json"))
+        timed.append(hipaa.provided_event(report, who.subject_id, "json"))
         return {
             "data_subject_id": data_subject_id,
             "period": {"since": report.since, "until": report.until},

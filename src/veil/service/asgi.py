@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .app import create_app, install_sighup
+from .observe import configure_logging
 from .settings import ServerSettings, ServiceSettings, load_settings
 
 PROTOCOL = "veil.service.asgi:HttpProtocol"
@@ -39,6 +40,7 @@ def build() -> FastAPI:
         settings = ServiceSettings.model_validate(json.loads(Path(path).read_text("utf-8")))
     else:
         settings = load_settings(None)
+    configure_logging(settings.log_format, settings.log_level)
     HttpProtocol.configure(settings.server)
     app = create_app(settings)
     install_sighup(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -16,8 +17,10 @@ from prometheus_client.registry import Collector
 from ..core import Appender
 from ..errors import ledger_failure
 from ..ledger.base import StoredEvent
-from ..ledger.events import Event
+from ..ledger.events import Event, note_event
 from ..ledger.writer import AsyncAppender, BatchLedger
+
+log = logging.getLogger("veil.ledger")
 
 
 class Metrics:
@@ -115,10 +118,11 @@ class TimedLedger:
         start = time.perf_counter()
         try:
             stored = self.inner.append(event)
-        except Exception:
-            self._failed()
+        except Exception as exc:
+            self._failed(exc)
             raise
         self._done(start)
+        note_event(stored.event.event_id)
         return stored
 
     async def append_async(self, event: Event) -> StoredEvent:
@@ -133,9 +137,10 @@ class TimedLedger:
                 loop = asyncio.get_running_loop()
                 stored = await loop.run_in_executor(self._threads, self.inner.append, event)
         except Exception as exc:
-            self._failed()
+            self._failed(exc)
             raise ledger_failure(exc) from None
         self._done(start)
+        note_event(stored.event.event_id)
         return stored
 
     def close(self) -> None:
@@ -145,7 +150,9 @@ class TimedLedger:
         if self._threads is not None:
             self._threads.shutdown()
 
-    def _failed(self) -> None:
+    def _failed(self, exc: BaseException) -> None:
+        # the class only: a driver's message may quote the statement's parameters
+        log.error("the ledger could not record an event", extra={"error": type(exc).__name__})
         self.metrics.ledger_failures.inc()
         self.metrics.up.set(0)
 

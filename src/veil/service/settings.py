@@ -8,7 +8,7 @@ silent default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -99,6 +99,11 @@ class ServiceSettings(BaseSettings):
     text: TextSettings = Field(default_factory=TextSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     ready: ReadySettings = Field(default_factory=ReadySettings)
+    #: "json": one object per line (access log, reloads, ledger errors), for log shippers
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: a span per request (the ``otel`` extra; exporters come from the OTEL_* environment)
+    otel: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
