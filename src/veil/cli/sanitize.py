@@ -158,6 +158,14 @@ def sanitize(
         in_fmt = detect_format(input, fmt)
         out_fmt = detect_format(output, fmt) if output else in_fmt
         columnar = _pick_engine(engine, in_fmt, out_fmt)
+        if columnar:
+            from ..extras import installed, require
+
+            text_only = in_fmt in _TEXT_FORMATS and out_fmt in _TEXT_FORMATS
+            if engine == "auto" and text_only and not installed("bulk"):
+                columnar = False  # CSV to CSV: the record engine does it, more slowly
+            else:
+                require("bulk", f"sanitizing {in_fmt} into {out_fmt}")
         veil = Veil(
             bundle, ledger_from(ledger, keyring, create=create), keyring, text_workers=text_workers
         )

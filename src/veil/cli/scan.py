@@ -34,6 +34,13 @@ def scan(
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", dataset):
         typer.echo("error: --dataset must be a simple name (letters, digits, _ . -)", err=True)
         raise typer.Exit(2)
+    from ..extras import require
+
+    try:
+        require("text", "veil scan")
+    except VeilError as exc:
+        typer.echo(f"error ({exc.code}): {exc.render()}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     try:
         from ..text.scan import COMMON_TAGS, ScanInputError, scan_file
 

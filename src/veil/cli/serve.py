@@ -29,6 +29,9 @@ def serve(
     """Run the HTTP service (FastAPI + uvicorn). SIGHUP reloads the policy bundle."""
 
     def body() -> None:
+        from ..extras import require
+
+        require("service", "veil serve")
         import uvicorn
 
         from ..service.app import create_app, install_sighup

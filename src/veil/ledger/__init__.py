@@ -155,6 +155,9 @@ def open_ledger(url: str, key: bytes | None = None, *, create: bool = True) -> L
     """
     pg = _postgres_url(url)
     if pg is not None:
+        from ..extras import require
+
+        require("postgres", "a postgresql:// ledger")
         from .postgres import PostgresLedger
 
         pg, schema = _split_schema(pg)

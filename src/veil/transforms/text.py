@@ -247,7 +247,12 @@ class ScanText:
     """
 
     def __init__(self, params: ScanTextParams, ctx: BindContext) -> None:
+        from ..extras import require
         from ..text.engine import Query
+
+        # Refuse the request up front: without the detectors every scanned value would
+        # be withheld, an output that looks complete and is not.
+        require("text", f"scanning field '{ctx.field_path}' for identifiers (scan_text)")
 
         self.field_path = ctx.field_path
         self.config = engine_config(params)
