@@ -272,7 +272,9 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
     start now if the bundle scans free text (they take seconds to load). At shutdown,
     stop them and write the queued ledger events before the process ends."""
     await run_in_threadpool(lambda: None)  # the thread pool's modules load before the freeze
-    app.state.textwork.start(app.state.veil_state.current.bundle)
+    bundle = app.state.veil_state.current.bundle
+    app.state.textwork.start(bundle)
+    log.info("serving", extra={"bundle": bundle.name, "bundle_version": bundle.short_version})
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -171,7 +171,8 @@ def tracer_for(enabled: bool) -> Any:
 
 #: LogRecord attributes that are the logging machinery's, not a message's fields.
 _STANDARD = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
+    | {"message", "asctime", "color_message"}  # uvicorn's ANSI-coloured duplicate
 )
 
 
