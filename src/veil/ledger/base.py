@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .events import Event
 
@@ -89,3 +89,22 @@ class Ledger(EventSource, Protocol):
     ) -> list[AccountingEntry]: ...
 
     def close(self) -> None: ...
+
+
+def event_row(stored: StoredEvent) -> dict[str, Any]:
+    """A stored event as a record of the bundle's ledger-events dataset (``ledger_events``):
+    what the audit API and the console pass through policy before anyone reads it."""
+    e = stored.event
+    return {
+        "event_id": e.event_id,
+        "seq": stored.seq,
+        "time": e.time,
+        "kind": e.kind,
+        "requester_id": e.requester.id,
+        "recipient": e.recipient,
+        "purpose": e.purpose,
+        "dataset": e.dataset,
+        "records_returned": e.records.returned,
+        "break_glass": e.break_glass.used,
+        "bundle_version": e.bundle_version,
+    }

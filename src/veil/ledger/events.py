@@ -26,7 +26,11 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-EventKind = Literal["disclosure", "refusal", "reveal", "accounting", "acknowledgement"]
+#: ``preview``: a console user looked at what a requester would receive (nothing was
+#: sent to that requester); ``acknowledgement``: a reviewer acknowledged an event.
+EventKind = Literal[
+    "disclosure", "refusal", "reveal", "accounting", "acknowledgement", "preview"
+]
 
 
 @dataclass(slots=True)

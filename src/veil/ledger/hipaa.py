@@ -39,7 +39,9 @@ from .events import Event, Requester, current_request_id
 #: 164.528(a)(3): "in the six years prior to the date on which the accounting is requested"
 YEARS = 6
 #: Event kinds that are not disclosures of the subject's data.
-NOT_DISCLOSURES = frozenset({"refusal", "accounting", "acknowledgement"})
+# A console preview shows the privacy office what a requester would receive: a use
+# inside the covered entity for health care operations, which 164.528(a)(1)(i) exempts.
+NOT_DISCLOSURES = frozenset({"refusal", "accounting", "acknowledgement", "preview"})
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,27 @@ CSV_COLUMNS = (
     "purpose",
     "event_ids",
 )
+
+
+def dataset_rows(report: Accounting) -> list[dict[str, Any]]:
+    """The entries as records of the bundle's accounting dataset (``ledger_disclosures``),
+    which is how the service and the console let policy decide what a reader sees."""
+    return [
+        {
+            "entry_id": e.event_ids[0],
+            "data_subject_id": report.data_subject,
+            "time": e.date,
+            "recipient": e.recipient_name,
+            "recipient_address": e.recipient_address,
+            "purpose": e.purpose,
+            "statement": e.statement,
+            "description": e.description,
+            "disclosures": e.disclosures,
+            "last_time": e.last_date,
+            "break_glass": e.break_glass,
+        }
+        for e in report.entries
+    ]
 
 
 def render_csv(report: Accounting) -> str:

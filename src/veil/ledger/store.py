@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -134,6 +134,10 @@ def sorted_digest(sorted_unique: Sequence[str]) -> str:
     if not sorted_unique:
         return hashlib.sha256().hexdigest()
     return hashlib.sha256(("\x00".join(sorted_unique) + "\x00").encode()).hexdigest()
+
+
+#: Event fields stored in their own columns, which :meth:`LedgerStore.events` filters by.
+EVENT_COLUMNS = frozenset({"kind", "recipient", "purpose", "dataset"})
 
 
 def time_filter(
@@ -444,14 +448,20 @@ class SQLLedger(ABC, Generic[C]):
         limit: int | None = None,
         descending: bool = False,
         with_subjects: bool = False,
+        columns: Mapping[str, str] | None = None,
+        after_seq: int | None = None,
     ) -> Iterator[StoredEvent]:
         """Stored events in ``seq`` (append) order, newest first if ``descending``.
 
         ``since``/``until`` bound the event time, both inclusive (a bare date ``until``
         covers that whole day). ``data_subject`` keeps the events that disclosed that
-        subject. Subjects are not loaded unless ``with_subjects``: ``event.data_subjects``
-        is then empty and :meth:`subjects_of` gives them. Reads page by page, so no
-        read transaction stays open while the caller consumes the iterator.
+        subject. ``columns`` keeps events whose ``kind``, ``recipient``, ``purpose`` or
+        ``dataset`` equal the given values (the column copies of the body's fields).
+        ``after_seq`` starts after that sequence number in the direction of reading (the
+        cursor of a paginated browser: constant time per page however deep). Subjects are
+        not loaded unless ``with_subjects``: ``event.data_subjects`` is then empty and
+        :meth:`subjects_of` gives them. Reads page by page, so no read transaction stays
+        open while the caller consumes the iterator.
         """
         m = self._MARK
         where, args = time_filter(since, until, m, self._bind_time)
@@ -459,11 +469,18 @@ class SQLLedger(ABC, Generic[C]):
             cond, subject_args = self._of_subject(data_subject)
             where.insert(0, cond)
             args[:0] = subject_args
+        for name, value in sorted((columns or {}).items()):
+            if name not in EVENT_COLUMNS:
+                raise ValueError(f"events cannot be filtered by '{name}'")
+            where.append(f"e.{name} = {m}")
+            args.append(value)
         where.append(f"e.seq < {m}" if descending else f"e.seq > {m}")
         query = "SELECT e.seq, e.body, e.prev_hash, e.hash FROM events e"
         query += " WHERE " + " AND ".join(where)
         query += f" ORDER BY e.seq {'DESC' if descending else 'ASC'} LIMIT {m}"
         start = 2**63 - 1 if descending else 0
+        if after_seq is not None:
+            start = after_seq
         return self._pages(query, args, start, limit, with_subjects)
 
     def _pages(

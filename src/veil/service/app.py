@@ -33,11 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..console import mount_console
 from ..core import Job, Veil
 from ..errors import AccessDenied, InputError, LedgerError, RequestError, VeilError
 from ..keys import Keyring
 from ..ledger import hipaa, open_ledger
-from ..ledger.base import StoredEvent
+from ..ledger.base import StoredEvent, event_row
 from ..request import Request
 from ..text import budget as text_budget
 from .apidocs import mount_docs
@@ -592,19 +593,7 @@ def create_app(
     ) -> dict[str, object]:
         audit_records(who, settings.audit_events_dataset, purpose, [])  # authorize first
         rows = [
-            {
-                "event_id": s.event.event_id,
-                "seq": s.seq,
-                "time": s.event.time,
-                "kind": s.event.kind,
-                "requester_id": s.event.requester.id,
-                "recipient": s.event.recipient,
-                "purpose": s.event.purpose,
-                "dataset": s.event.dataset,
-                "records_returned": s.event.records.returned,
-                "break_glass": s.event.break_glass.used,
-                "bundle_version": s.event.bundle_version,
-            }
+            event_row(s)
             for s in raw_ledger.events(
                 since=_iso(since, "since"),
                 until=_iso(until, "until"),
@@ -638,22 +627,7 @@ def create_app(
             until=_iso(until, "until"),
             summarize=summarize,
         )
-        rows = [
-            {
-                "entry_id": e.event_ids[0],
-                "data_subject_id": data_subject_id,
-                "time": e.date,
-                "recipient": e.recipient_name,
-                "recipient_address": e.recipient_address,
-                "purpose": e.purpose,
-                "statement": e.statement,
-                "description": e.description,
-                "disclosures": e.disclosures,
-                "last_time": e.last_date,
-                "break_glass": e.break_glass,
-            }
-            for e in report.entries
-        ]
+        rows = hipaa.dataset_rows(report)
         disclosures = audit_records(who, settings.accounting_dataset, purpose, rows)
         timed.append(hipaa.provided_event(report, who.subject_id, "json"))
         return {
@@ -743,6 +717,18 @@ def create_app(
         )
 
     app.state.reload = _reload
+
+    mount_console(
+        app,
+        state=state,
+        raw_ledger=raw_ledger,
+        ledger=timed,
+        auth=auth,
+        admins=list(settings.admins),
+        events_dataset=settings.audit_events_dataset,
+        accounting_dataset=settings.accounting_dataset,
+        policies=settings.policies,
+    )
 
     def reload_in_background() -> None:
         def run() -> None:
