@@ -20,6 +20,7 @@ USERS = {
     "researcher": ("r.chen", {"role": "researcher", "org": "university"}),
     "clinician": ("dr.alvarez", {"role": "clinician", "org": "org-north"}),
     "admin": ("ops.admin", {"role": "auditor", "org": "org-north"}),
+    "registry": ("reg.okafor", {"role": "registry_clerk", "org": "state-dph"}),
 }
 
 
