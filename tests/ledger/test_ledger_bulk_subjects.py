@@ -100,13 +100,15 @@ def test_a_version_1_ledger_is_migrated_on_open(tmp_path: Path) -> None:
         led.append(make_event(data_subjects=["a"]))
     with sqlite3.connect(db) as c:  # what veil 0.1 created
         c.execute("DROP TABLE event_subject_sets")
+        c.execute("DROP INDEX events_break_glass")
         c.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with SQLiteLedger(db, KEY) as led:
         led.append(make_event(data_subjects=_ids(N)))
         assert led.verify().ok and len(led.accounting("a")) == 1
     with sqlite3.connect(db) as c:
         version = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-    assert int(version) == SCHEMA_VERSION
+        indexes = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert int(version) == SCHEMA_VERSION and "events_break_glass" in indexes
 
 
 # -- PostgreSQL: the same contract ------------------------------------------------------
@@ -168,6 +170,7 @@ def test_pg_version_1_ledger_is_migrated(pg_url: str, pg_schema: str) -> None:
     # what a ledger written by schema version 1 has: no subject sets, no token vault
     _sql(pg_url, pg_schema, "DROP TABLE event_subject_sets")
     _sql(pg_url, pg_schema, "DROP TABLE token_vault")
+    _sql(pg_url, pg_schema, "DROP INDEX events_break_glass")
     _sql(pg_url, pg_schema, "DELETE FROM schema_migrations WHERE version >= 2")
     with _pg(pg_url, pg_schema) as led:
         led.append(make_event(data_subjects=_ids(N)))

@@ -171,3 +171,29 @@ def test_recipients_come_from_the_credential(tmp_path: Path, rsa_key: rsa.RSAPri
     assert ask("outcomes-registry", veil_recipients=["study-42"]) == 403
     assert ask("study-99", veil_recipients=["study-99"]) == 403  # not declared at all
     assert ask("study-42") == 403  # the claim is mapped but missing: lists none (fail closed)
+
+
+def test_console_sign_in_with_a_pasted_token(
+    client: TestClient, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """The console takes the same tokens as the API: a privacy officer's token opens the
+    ledger; an expired one, or one signed by another key, does not sign anyone in."""
+    import re
+
+    def sign_in(token: str) -> int:
+        client.cookies.clear()
+        form = client.get("/console/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf
+        r = client.post(
+            "/console/login", data={"csrf": csrf.group(1), "token": token}, follow_redirects=False
+        )
+        return r.status_code
+
+    officer = {"sub": "po.singh", "role": "privacy_officer", "org": "org-north"}
+    assert sign_in(_token(rsa_key, **officer)) == 303
+    assert client.get("/console/ledger").status_code == 200
+    assert sign_in(_token(rsa_key, **officer, exp=int(time.time()) - 600)) == 401
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert sign_in(_token(other, **officer)) == 401
+    assert client.get("/console/ledger", follow_redirects=False).status_code == 303

@@ -185,9 +185,7 @@ def diff(old: Matrix, new: Matrix) -> list[Change]:
     for ds in sorted(set(old.datasets) | set(new.datasets)):
         a = old.datasets.get(ds)
         b = new.datasets.get(ds)
-        keys: Iterable[tuple[str, str, str]] = set(a.cells if a else {}) | set(
-            b.cells if b else {}
-        )
+        keys: Iterable[tuple[str, str, str]] = set(a.cells if a else {}) | set(b.cells if b else {})
         for path, role, purpose in sorted(keys):
             before = a.cell(path, role, purpose) if a else Cell()
             after = b.cell(path, role, purpose) if b else Cell()

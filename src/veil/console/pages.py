@@ -50,8 +50,10 @@ from .sessions import COOKIE, HEADERS, LOGIN_COOKIE, PATH, Session, Sessions
 log = logging.getLogger("veil.console")
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
-#: events a break-glass review reads back at most (newest first)
+#: events a requester filter reads before it shows what it found (and a link to go on)
 REVIEW_SCAN = 20_000
+#: break-glass events the review lists (newest first)
+BREAK_GLASS_PAGE = 200
 MAX_PASTED_RECORDS = 200
 MAX_PASTED_BYTES = 512 * 1024
 

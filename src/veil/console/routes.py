@@ -18,6 +18,7 @@ from ..ledger.base import event_row
 from ..service.auth import AuthError
 from . import matrix as matrices
 from .pages import (
+    BREAK_GLASS_PAGE,
     PAGE_SIZE,
     REVIEW_SCAN,
     Console,
@@ -203,9 +204,7 @@ def add(app: FastAPI, console: Console) -> None:
         if dataset not in vocab["datasets"]:
             raise RequestError("choose a dataset")
         subject = {
-            name: form[f"attr_{name}"]
-            for name in vocab["attributes"]
-            if form.get(f"attr_{name}")
+            name: form[f"attr_{name}"] for name in vocab["attributes"] if form.get(f"attr_{name}")
         }
         req_kw: dict[str, Any] = {}
         if form.get("recipient"):
@@ -222,9 +221,7 @@ def add(app: FastAPI, console: Console) -> None:
             **req_kw,
         )
         source = "pasted" if form.get("records", "").strip() else "sample"
-        records = (
-            parse_records(form["records"]) if source == "pasted" else sample_records(dataset)
-        )
+        records = parse_records(form["records"]) if source == "pasted" else sample_records(dataset)
         explanation = veil.explain(req)
         needs_reason = False
         if not reason:
@@ -487,14 +484,16 @@ def add(app: FastAPI, console: Console) -> None:
             target = s.event.details.get("acknowledges")
             if isinstance(target, str):
                 acks.setdefault(target, s)
-        found = []
-        for n, s in enumerate(
-            console.raw_ledger.events(columns={"kind": "disclosure"}, descending=True)
-        ):
-            if n >= REVIEW_SCAN:
-                break
-            if s.event.break_glass.used:
-                found.append(s)
+        found = [
+            s
+            for s in console.raw_ledger.events(
+                columns={"kind": "disclosure"},
+                break_glass=True,
+                descending=True,
+                limit=BREAK_GLASS_PAGE,
+            )
+            if s.event.break_glass.used
+        ]
         return found, acks
 
     @app.get(f"{PATH}/breakglass", include_in_schema=False)
@@ -514,7 +513,7 @@ def add(app: FastAPI, console: Console) -> None:
             for s in found
         ]
         return render(
-            console, request, "breakglass.html", session, items=items, scan=REVIEW_SCAN
+            console, request, "breakglass.html", session, items=items, scan=BREAK_GLASS_PAGE
         )
 
     @app.post(PATH + "/breakglass/{event_id}/ack", include_in_schema=False)
@@ -543,4 +542,3 @@ def add(app: FastAPI, console: Console) -> None:
 
         await in_thread(ack)
         return redirect(f"{PATH}/breakglass")
-

@@ -236,6 +236,8 @@ class SQLLedger(ABC, Generic[C]):
 
     #: The driver's parameter placeholder: ``?`` (sqlite3) or ``%s`` (psycopg).
     _MARK: str
+    #: SQL condition on ``e`` true for events that used break-glass (an indexed one)
+    _BREAK_GLASS: str
     #: How to start a keyed chain instead, for the hint when an unkeyed ledger gets a key.
     _NEW_CHAIN: str
 
@@ -450,6 +452,7 @@ class SQLLedger(ABC, Generic[C]):
         with_subjects: bool = False,
         columns: Mapping[str, str] | None = None,
         after_seq: int | None = None,
+        break_glass: bool = False,
     ) -> Iterator[StoredEvent]:
         """Stored events in ``seq`` (append) order, newest first if ``descending``.
 
@@ -458,7 +461,8 @@ class SQLLedger(ABC, Generic[C]):
         subject. ``columns`` keeps events whose ``kind``, ``recipient``, ``purpose`` or
         ``dataset`` equal the given values (the column copies of the body's fields).
         ``after_seq`` starts after that sequence number in the direction of reading (the
-        cursor of a paginated browser: constant time per page however deep). Subjects are
+        cursor of a paginated browser: constant time per page however deep).
+        ``break_glass`` keeps the events that used break-glass rules. Subjects are
         not loaded unless ``with_subjects``: ``event.data_subjects`` is then empty and
         :meth:`subjects_of` gives them. Reads page by page, so no read transaction stays
         open while the caller consumes the iterator.
@@ -474,6 +478,8 @@ class SQLLedger(ABC, Generic[C]):
                 raise ValueError(f"events cannot be filtered by '{name}'")
             where.append(f"e.{name} = {m}")
             args.append(value)
+        if break_glass:
+            where.append(self._BREAK_GLASS)
         where.append(f"e.seq < {m}" if descending else f"e.seq > {m}")
         query = "SELECT e.seq, e.body, e.prev_hash, e.hash FROM events e"
         query += " WHERE " + " AND ".join(where)

@@ -332,3 +332,52 @@ def run_demo(root: Path, workdir: Path, console: Console) -> None:
     left = ", ".join(f"{n} {basis}" for basis, n in sorted(accounting.exempt.items()))
     console.print(f"[dim]not listed (164.528(a)(1)): {left or 'none'}[/]", highlight=False)
     console.print(f"Try: veil audit tail --ledger sqlite:///{workdir / 'ledger.db'}")
+    _console_hint(console, policies / "health", workdir)
+
+
+#: who the demo console sign-ins are (synthetic people of the health bundle)
+DEMO_CONSOLE_USERS = {
+    "privacy officer": ("po.singh", {"role": "privacy_officer", "org": "org-north"}),
+    "researcher (gets 403 pages)": ("r.chen", {"role": "researcher", "org": "university"}),
+}
+
+
+def _console_hint(console: Console, health: Path, workdir: Path) -> None:
+    """Write a keyset and demo API keys for ``veil serve`` (mode 0600, under ``workdir``)
+    and print how to open the console on the demo's ledger."""
+    from ..extras import installed
+
+    if not health.is_dir() or not installed("service"):
+        return
+    from ..keyset.file import Keyset, write
+    from ..keyset.manage import new_key, required_keys
+    from ..secretfiles import write_private
+    from ..service.auth import veil_keygen_api_key
+
+    bundle = load_bundle(str(health))
+    ks = Keyset(source=str(workdir / "keys.yaml"))
+    for name, users in sorted(required_keys(bundle).items()):
+        ks, _ = new_key(ks, name, "aes" if "fpe" in users else "hmac")
+    write(workdir / "keys.yaml", ks)
+    table: dict[str, Any] = {}
+    secrets = []
+    for label, (sid, attrs) in DEMO_CONSOLE_USERS.items():
+        secret, entry = veil_keygen_api_key(sid, attrs)
+        table.update(entry)
+        secrets.append((label, secret))
+    import yaml
+
+    write_private(workdir / "api_keys.yaml", yaml.safe_dump({"api_keys": table}))
+    console.rule("console")
+    console.print(
+        "See it in a browser (policy preview, matrix, ledger, accounting, break-glass review):\n"
+        f"  VEIL_KEY_FILE={workdir / 'keys.yaml'} "
+        f"VEIL_API_KEYS_FILE={workdir / 'api_keys.yaml'} \\\n"
+        f"    veil serve -p {health} --ledger sqlite:///{workdir / 'ledger.db'}\n"
+        "  then open http://127.0.0.1:8000/console and sign in with a demo API key "
+        "(made for this demo, in "
+        f"{workdir / 'api_keys.yaml'}):",
+        highlight=False,
+    )
+    for label, secret in secrets:
+        console.print(f"    {label}: {secret}", highlight=False)
