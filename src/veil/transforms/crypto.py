@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -201,6 +202,10 @@ def _value_bytes(value: Any) -> bytes:
     raise CannotApply("value is not a scalar")
 
 
+def _chunks(buf: bytes, size: int) -> Iterator[bytes]:
+    return (buf[i : i + size] for i in range(0, len(buf), size))
+
+
 class RandomTokens:
     """The op of ``tokenize(mode=random)``: a random code per value, kept in the vault.
 
@@ -226,7 +231,7 @@ class RandomTokens:
         self.version = version
         scope = ctx.recipient if params.per_recipient else "*"
         self.namespace = f"{version.fingerprint}:{scope}:{params.prefix}:{params.length}"
-        self._lookup = hmac.new(version.mac(b"veil:vault:lookup"), digestmod=hashlib.sha256)
+        self._lookup_key = version.mac(b"veil:vault:lookup")
         self._seal = AESGCM(version.mac(b"veil:vault:seal"))
         self._aad = self.namespace.encode()
         self._vault = vault
@@ -238,37 +243,60 @@ class RandomTokens:
     def _make(self) -> str:
         return self._prefix + self._encode(secrets.token_bytes(32))
 
-    def _item(self, value: Any) -> tuple[str, bytes]:
-        data = _value_bytes(value)
-        h = self._lookup.copy()
-        h.update(data)
-        nonce = secrets.token_bytes(12)
-        return h.hexdigest(), nonce + self._seal.encrypt(nonce, data, self._aad)
+    def _lookup(self, data: bytes) -> str:
+        # one-shot C HMAC: the same hex as hmac.new(...).hexdigest(), a third of the cost
+        return hmac.digest(self._lookup_key, data, "sha256").hex()
 
     def batch(self, values: list[Any]) -> list[str]:
-        """Codes of ``values`` with one vault round trip for the ones not cached."""
+        """Codes of ``values`` with one vault round trip for the ones not cached.
+
+        Per distinct value not cached: one HMAC (the vault's lookup), one AES-GCM seal;
+        the nonces and the codes' randomness come from one ``os.urandom`` call per batch
+        (a system call per value was a fifth of a first research extract's time)."""
         lookups: list[str] = []
-        items: dict[str, tuple[str, bytes]] = {}
+        pending: dict[str, bytes] = {}
+        known: dict[str, str] = {}
+        cache = self._cache
         for v in values:
             data = _value_bytes(v)
-            h = self._lookup.copy()
-            h.update(data)
-            lk = h.hexdigest()
+            lk = self._lookup(data)
             lookups.append(lk)
-            if lk not in self._cache and lk not in items:
-                items[lk] = self._item(v)
-        if items:
+            if lk in known or lk in pending:
+                continue
+            hit = cache.get(lk)
+            if hit is not None:
+                known[lk] = hit
+            else:
+                pending[lk] = data
+        if pending:
+            n = len(pending)
+            nonces = os.urandom(12 * n)
+            seal, aad = self._seal.encrypt, self._aad
+            items = []
+            for i, (lk, data) in enumerate(pending.items()):
+                nonce = nonces[12 * i : 12 * i + 12]
+                items.append((lk, nonce + seal(nonce, data, aad)))
+            randomness = _chunks(os.urandom(32 * n), 32)
+            prefix, encode = self._prefix, self._encode
+
+            def make() -> str:
+                chunk = next(randomness, None)  # a redraw after a collision needs more
+                return prefix + encode(chunk if chunk is not None else secrets.token_bytes(32))
+
             try:
-                tokens = self._vault.issue(self.namespace, list(items.values()), self._make)
+                tokens = self._vault.issue(self.namespace, items, make)
             except VeilError:
                 raise
             except Exception:  # a vault that fails in any way withholds, never discloses
                 raise CannotApply("tokenize: the token vault could not issue a code") from None
+            issued = dict(zip(pending, tokens, strict=True))
+            known.update(issued)
             with self._lock:
-                if len(self._cache) > self.CACHE:
-                    self._cache.clear()
-                self._cache.update(zip(items, tokens, strict=True))
-        return [self._cache[lk] for lk in lookups]
+                if len(cache) + len(issued) > self.CACHE:
+                    cache.clear()
+                if len(issued) <= self.CACHE:
+                    cache.update(issued)
+        return [known[lk] for lk in lookups]
 
     def __call__(self, value: Any, subject: str | None) -> str:
         return self.batch([value])[0]
