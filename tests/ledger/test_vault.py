@@ -50,3 +50,20 @@ def test_a_token_collision_draws_again(either_ledger: Any) -> None:
     first = vault.issue("ns", [("lk1", b"1")], lambda: next(draws))
     second = vault.issue("ns", [("lk2", b"2")], lambda: next(draws))
     assert first == ["pt_same"] and second == ["pt_other"]
+
+
+def test_known_values_the_probe_misses_keep_their_codes(either_ledger: Any) -> None:
+    """A large call whose sample of lookups finds nothing is taken for a first extract
+    and inserted at once; values already in the vault that the sample skipped must still
+    get their stored codes (and their first sealed value), not the ones just drawn."""
+    vault = vault_for(either_ledger)
+    assert vault is not None
+    old = [(f"old{i}", f"s{i}".encode()) for i in range(10)]
+    before = dict(zip([lk for lk, _ in old], vault.issue("ns", old, _make), strict=True))
+    new = [(f"new{i}", b"x") for i in range(990)]
+    # the old ones sit where a stride of 1000 // 64 does not look
+    items = [new[0], *[(lk, b"changed") for lk, _ in old], *new[1:]]
+    codes = dict(zip([lk for lk, _ in items], vault.issue("ns", items, _make), strict=True))
+    assert {lk: codes[lk] for lk in before} == before
+    assert len(set(codes.values())) == len(items)
+    assert vault.find("ns", before["old3"]) == b"s3"

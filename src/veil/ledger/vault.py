@@ -79,6 +79,8 @@ def _key(namespace: str, lookup: str) -> bytes:
 #: Attempts at drawing a code that no other value of the namespace has (a collision of
 #: random codes is astronomically rare at 16 base32 characters; this bounds the loop).
 _DRAWS = 8
+#: values a vault call looks up first, to tell a first extract (none known) from a repeat
+_PROBE = 64
 
 
 def _insert_all(
@@ -152,7 +154,14 @@ class SQLiteVault:
         keys = {lk: _key(namespace, lk) for lk, _ in items}
         try:
             conn = self._conn()
-            found = self._select(conn, list(keys.values()))
+            wanted = list(keys.values())
+            # A first extract brings values the vault has never seen: when a sample finds
+            # none, skip reading the rest back and insert them all at once (a row that
+            # was there after all is read back below, as after any conflict).
+            probe = wanted if len(wanted) <= _PROBE else wanted[:: len(wanted) // _PROBE]
+            found = self._select(conn, probe)
+            if found or len(wanted) <= _PROBE:
+                found = self._select(conn, wanted) if len(wanted) > _PROBE else found
             missing = [(keys[lk], s) for lk, s in dict(items).items() if keys[lk] not in found]
             if missing:
                 conn.execute("BEGIN IMMEDIATE")
