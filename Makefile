@@ -12,7 +12,7 @@ $(BIN)/veil: pyproject.toml requirements/ner.txt
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/ner.txt
 	touch $(BIN)/veil
 
-.PHONY: demo test lint bench bench-http bench-text bench-bulk bench-console
+.PHONY: demo test lint bench bench-http bench-text bench-bulk bench-console bench-report
 demo: $(BIN)/veil
 	$(BIN)/veil demo
 
@@ -48,3 +48,8 @@ bench-bulk: $(BIN)/veil
 
 bench-console: $(BIN)/veil
 	$(BIN)/python benchmarks/bench_console.py
+
+# every benchmark in a quick mode (~10 min): benchmarks/report.md and its charts
+bench-report: $(BIN)/veil
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/report.py

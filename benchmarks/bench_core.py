@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import results
 from veil import transforms
 from veil.core import Veil
 from veil.formats.records import Writer, read_jsonl
@@ -80,6 +81,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--requester", choices=sorted(REQUESTERS), default="researcher")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", help="append results for benchmarks/report.py to this file")
     args = ap.parse_args()
     bundle = load_bundle(str(ROOT / "policies" / "health"))
     keys = Keyring.demo()
@@ -106,7 +108,9 @@ def main() -> None:
                     BindContext("patients", path, info.value_type, req.effective_recipient, keys),
                 )
         best: dict[str, float] = {"plain": 0.0, "veil": 0.0}
+        rounds: list[float] = []
         for _ in range(args.repeat):
+            rates = {}
             for name in ("plain", "veil"):
                 t = time.perf_counter()
                 if name == "plain":
@@ -114,8 +118,15 @@ def main() -> None:
                 else:
                     n = veil_run(src, Path(tmp) / "b.jsonl", veil, req)
                 rate = n / (time.perf_counter() - t)
+                rates[name] = rate
                 best[name] = max(best[name], rate)
+            rounds.append(rates["veil"] / rates["plain"])
         ratio = best["veil"] / best["plain"]
+        results.record(
+            args.json, "core", f"record engine, {args.requester} (JSONL, ledger)",
+            veil=best["veil"], baseline=best["plain"], unit="records/s", rounds=rounds,
+            target=0.5, note="baseline: a plain loop applying the same transforms",
+        )  # fmt: skip
         print(f"requester={args.requester} records={args.records} (best of {args.repeat})")
         print(f"  plain loop (same transforms, no policy): {best['plain']:>10,.0f} records/s")
         print(f"  veil (plan + engine + SQLite ledger):     {best['veil']:>10,.0f} records/s")

@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 import yaml
 
+import results
 from veil.samples.synth import patients
 from veil.service.auth import veil_keygen_api_key
 
@@ -362,7 +363,9 @@ def ratios(res: dict[str, list[dict[str, Any]]], kind: str) -> list[float]:
     return [v["rps"] / e["rps"] for v, e in pairs if "error" not in v and e.get("rps")]
 
 
-def report(windows: dict[str, list[dict[str, Any]]], nrec: dict[str, int]) -> None:
+def report(
+    windows: dict[str, list[dict[str, Any]]], nrec: dict[str, int], json_file: str | None = None
+) -> None:
     res = {name: merge(w) for name, w in windows.items()}
     print()
     head = (
@@ -385,6 +388,16 @@ def report(windows: dict[str, list[dict[str, Any]]], nrec: dict[str, int]) -> No
                 + " ".join(f"{x:,.0f}" for x in r["rounds"])
             )
         per_round = ratios(windows, kind)
+        v, e = res[f"veil-{kind}"], res[f"echo-{kind}"]
+        if per_round and "error" not in v and "error" not in e:
+            results.record(
+                json_file, "http",
+                "HTTP, one record per request" if kind == "single"
+                else f"HTTP, {nrec[kind]} records per request",
+                veil=v["rps"] * nrec[kind], baseline=e["rps"] * nrec[kind], unit="records/s",
+                rounds=per_round, target=0.59 if kind == "single" else 0.6,
+                note=f"baseline: FastAPI echo; veil p99 {v['p99']:.1f} ms",
+            )  # fmt: skip
         if per_round:
             print(
                 f"{'  veil/echo':<16}{statistics.median(per_round):>9.2f}x  (throughput, median"
@@ -421,6 +434,7 @@ def main() -> None:
         "--duration", type=float, default=4.0, help="measured seconds per scenario and round"
     )
     ap.add_argument("--rounds", type=int, default=3, help="rounds, the scenarios taking turns")
+    ap.add_argument("--json", help="append results for benchmarks/report.py to this file")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     ap.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     ap.add_argument("--batch", type=int, default=100, help="records per batch request")
@@ -518,7 +532,7 @@ def main() -> None:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        report(windows, nrec)
+        report(windows, nrec, args.json)
         answered = sum(
             w.get("answered", 0) for k, ws in windows.items() if k.startswith("veil-") for w in ws
         )

@@ -60,6 +60,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import results
 from notes_synth import ENTITIES, notes, score
 from veil.core import Veil
 from veil.keys import Keyring
@@ -125,7 +126,7 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 #: per side: notes/s, CPU ms per note (medians), and its speed ratio to the first side
 #: in each round (median, lowest, highest)
-Rates = dict[str, tuple[float, float, tuple[float, float, float]]]
+Rates = dict[str, tuple[float, float, tuple[float, float, float], list[float]]]
 
 
 def _median_rates(
@@ -157,6 +158,7 @@ def _median_rates(
             n / statistics.median(w for w, _ in t),
             1000 * statistics.median(c for _, c in t) / n,
             (statistics.median(ratios), min(ratios), max(ratios)),
+            ratios,
         )
     return out
 
@@ -342,6 +344,7 @@ def main() -> None:
     ap.add_argument("--timing", type=int, default=1024)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--json", help="append results for benchmarks/report.py to this file")
     ap.add_argument("--engines", default="default,ner", help="comma-separated")
     args = ap.parse_args()
     if args.corpus:
@@ -370,8 +373,16 @@ def main() -> None:
             f"{', '.join(asked)} ({os.cpu_count()} CPUs, load average {load})"
         )
         print(f"{'':<26}{'notes/s':>10}{'CPU ms/note':>13}   ratio to the loop, per round")
-        for name, (rate, cpu, (median, low, high)) in rates.items():
+        base_rate = rates["presidio loop"][0]
+        for name, (rate, cpu, (median, low, high), rounds) in rates.items():
             print(f"{name:<26}{rate:>10.1f}{cpu:>13.2f}   {median:.2f}x ({low:.2f}-{high:.2f})")
+            if name.startswith("veil batch"):
+                results.record(
+                    args.json, "text", f"free text, {engine} engine, {name.removeprefix('veil ')}",
+                    veil=rate, baseline=base_rate, unit="notes/s", rounds=rounds,
+                    target=2.0 if "in-process" in name else None,
+                    note="baseline: Presidio AnalyzerEngine.analyze per text, same entities",
+                )  # fmt: skip
         print(f"(pool({args.workers}) start-up, once per process: {startup:.1f} s)")
 
 

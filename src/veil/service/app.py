@@ -43,12 +43,13 @@ from ..request import Request
 from ..text import budget as text_budget
 from .apidocs import mount_docs
 from .auth import Authenticator, AuthError, Principal, is_admin
-from .jsonio import FastJSONResponse, ndjson_line
+from .jsonio import BODY_BYTES, CLEAN_TEXT, FastJSONResponse, FastJSONRoute, ndjson_line
 from .limits import (
     BodyLimit,
     BodyRefused,
     LimitExceeded,
     LineSplitter,
+    check_records,
     check_shape,
     is_text,
     non_text_path,
@@ -319,6 +320,7 @@ def create_app(
         docs_url=None,  # mount_docs: the bundled Swagger UI, not the CDN's
         redoc_url=None,
     )
+    app.router.route_class = FastJSONRoute  # orjson parses the JSON bodies
     mount_docs(app)
     server = settings.server
     app.add_middleware(
@@ -427,7 +429,7 @@ def create_app(
         responses=ERRORS,
         summary="Sanitize a batch of records for the authenticated requester",
     )
-    async def sanitize(body: SanitizeBody, who: Who) -> JSONResponse:
+    async def sanitize(body: SanitizeBody, who: Who, request: HttpRequest) -> JSONResponse:
         # The field engine runs on the event loop (a batch is bounded by the limits and is
         # CPU work that holds the GIL anyway); only the ledger append, which waits for an
         # fsync, goes to a thread, where concurrent appends are group-committed. Sending
@@ -436,8 +438,14 @@ def create_app(
         # off the loop, within a time budget (see textwork).
         if len(body.records) > limits.max_records:
             raise LimitExceeded("max_records", limits.max_records)
-        for i, rec in enumerate(body.records):
-            check_shape(rec, limits.max_depth, limits.max_string, where=f"records[{i}]")
+        scope = request.scope
+        check_records(
+            body.records,
+            limits.max_depth,
+            limits.max_string,
+            clean_text=scope.get(CLEAN_TEXT, False),
+            body_bytes=scope.get(BODY_BYTES),
+        )
         veil = state.current
         job = await start(veil, _request(who, body))
         # One batch: free text in the records is analyzed together (None: filtered out).

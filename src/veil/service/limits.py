@@ -221,6 +221,35 @@ def check_shape(value: Any, max_depth: int, max_string: int, *, where: str = "")
                 stack.append((item, child_depth))
 
 
+def check_records(
+    records: list[dict[str, Any]],
+    max_depth: int,
+    max_string: int,
+    *,
+    clean_text: bool = False,
+    body_bytes: int | None = None,
+) -> None:
+    """:func:`check_shape` for each of a batch's records, without re-reading what is
+    already known: when the parser vouched for the text (``clean_text``) only records
+    holding a container, a long string or a long key get the full walk, and when the
+    whole body is no longer than ``max_string`` (``body_bytes``) no string can be. Same
+    errors as :func:`check_shape`, in the same order of records."""
+    if not clean_text:
+        for i, rec in enumerate(records):
+            check_shape(rec, max_depth, max_string, where=f"records[{i}]")
+        return
+    short = body_bytes is not None and body_bytes <= max_string
+    for i, rec in enumerate(records):
+        if not short and rec and max(map(len, rec)) > max_string:
+            check_shape(rec, max_depth, max_string, where=f"records[{i}]")
+            continue
+        for value in rec.values():
+            t = type(value)
+            if t is dict or t is list or (t is str and not short and len(value) > max_string):
+                check_shape(rec, max_depth, max_string, where=f"records[{i}]")
+                break
+
+
 class LineSplitter:
     """Bytes in, complete NDJSON lines out, in time linear in the bytes.
 
