@@ -177,6 +177,38 @@ def test_numbers_outside_the_table_are_not_cards() -> None:
     assert not cards.is_card(visa20 + stdnum_luhn.calc_check_digit(visa20))  # 20 digits
 
 
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ("06042607001", "redeem points won on credit card {n} transactions"),  # Faker maestro 0604
+        ("70000000000000", "Please block card no {n}"),
+        ("990000000000000", "the PAN is {n}"),
+        ("88000000000000000", "{n} (Visa debit, expired)"),
+    ],
+)
+def test_next_to_a_card_word_any_luhn_valid_run_is_a_card(body: str, words: str) -> None:
+    """Fail closed where the text says it is a card, whatever the issuer range; the same
+    number without the word stays an order number (test above)."""
+    number = body + stdnum_luhn.calc_check_digit(body)
+    assert not cards.is_card(number)
+    text = words.format(n=number)
+    start = text.index(number)
+    assert structured.card_spans(text) == [(start, start + len(number))]
+    assert structured.card_spans(f"order {number} shipped") == []
+    bad = body + str((int(stdnum_luhn.calc_check_digit(body)) + 1) % 10)  # Luhn fails
+    assert structured.card_spans(words.format(n=bad)) == []
+    # a word glued to other letters is not the word ("cardiology", "expand")
+    assert structured.card_spans(f"cardiology ref {number}") == []
+
+
+def test_jcb_fifteen_digit_numbers_are_cards() -> None:
+    for prefix in ("2131", "1800"):
+        body = prefix + "0" * 10
+        number = body + stdnum_luhn.calc_check_digit(body)
+        assert cards.brand(number) == "JCB (15 digits)" and cards.is_card(number)
+        assert structured.card_spans(f"paid {number} today") == [(5, 20)]
+
+
 def test_a_card_is_found_next_to_a_date_and_not_inside_an_iban() -> None:
     text = "Seen 03/14/2024 4111 1111 1111 1111. IBAN FR76 3000 6000 0112 3456 7890 189"
     assert stdnum_iban.is_valid("FR7630006000011234567890189")

@@ -3,7 +3,10 @@
 A run of 12 to 19 digits is a card number when its check digit is right (Luhn, ISO/IEC
 7812-1 annex B) and its prefix and length belong to a brand below, with or without a
 word like "card" nearby: with about one run in ten passing Luhn by chance, the table is
-what keeps order numbers and timestamps out.
+what keeps order numbers and timestamps out. Next to a card word ("card", "credit",
+"debit", "visa", "amex", "PAN" ...), a Luhn-valid run of 12 to 19 digits is a card
+whatever its prefix (:func:`veil.text.structured.card_spans`): fail closed where the
+text says it is one, as for SSNs.
 
 Source: the IIN table of Wikipedia's "Payment card number" article (revision of
 October 2023, as mirrored by the Kiwix archive ``wikipedia_en_all_maxi_2023-10``),
@@ -32,6 +35,9 @@ BRANDS: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...] = (
     ("InterPayment", ("636",), (16, 17, 18, 19)),
     ("InstaPayment", ("637-639",), (16,)),
     ("JCB", ("3528-3589",), (15, 16, 17, 18, 19)),
+    # JCB's 15-digit numbers of the 1990s (older revisions of the same article; Faker's
+    # credit card provider still issues them as "jcb15")
+    ("JCB (15 digits)", ("1800", "2131"), (15,)),
     ("Maestro UK", ("6759", "676770", "676774"), (12, 13, 14, 15, 16, 17, 18, 19)),
     (
         "Maestro",

@@ -54,6 +54,11 @@ _SEP = re.compile(SEPARATOR)
 DIGIT_RUN = rf"[0-9]+(?:{SEPARATOR}[0-9]+)*"
 IBAN_START = rf"[A-Za-z](?:{SEPARATOR})?[A-Za-z](?:{SEPARATOR})?[0-9](?:{SEPARATOR})?[0-9]"
 SSN_WORDS = r"ssns?|s\.s\.n\.?|ss ?#|ss ?no\.?|ssa|social[ -]?sec(?:urity)?|soc\.? ?sec\.?|socsec"
+#: words that make a Luhn-valid 12-19 digit run a card number whatever its IIN
+CARD_WORDS = (
+    r"cards?|credit|debit|visa|master ?card|amex|american express|maestro|jcb|discover"
+    r"|diners|unionpay|cc ?(?:no|num|#)|pan"
+)
 #: line breaks and underscores (with the spaces around them) that may split a phone
 PHONE_SPLIT = r"[ \t]*(?:[\r\n_][ \t]*)+"
 #: a list or sentence mark with spaces after it, which may glue two numbers
@@ -61,6 +66,7 @@ PHONE_GLUE = r"[ \t]*[-/.,;:][ \t]+"
 #: every pattern above, with its flags (the tests check RE2 runs each)
 PATTERNS = (
     (DIGIT_RUN, 0), (IBAN_START, 0), (SSN_WORDS, re.IGNORECASE), (PHONE_SPLIT, 0), (PHONE_GLUE, 0),
+    (CARD_WORDS, re.IGNORECASE),
 )  # fmt: skip
 
 #: characters before an SSN's first digit, and after its last, where its word may be
@@ -139,8 +145,41 @@ def grouped(
 
 def card_spans(text: str) -> list[tuple[int, int]]:
     ibans = iban_spans(text)
-    spans = grouped(text, cards.MIN_DIGITS, cards.MAX_DIGITS, lambda d, s, e: cards.is_card(d))
+    near = _near_words(text, CARD_WORDS, SSN_BEFORE, SSN_AFTER)
+
+    def card(digits: str, start: int, end: int) -> bool:
+        if cards.is_card(digits):
+            return True
+        return near is not None and cards.luhn(digits) and near(start, end)
+
+    spans = grouped(text, cards.MIN_DIGITS, cards.MAX_DIGITS, card)
     return [(s, e) for s, e in spans if not any(s < ie and is_ < e for is_, ie in ibans)]
+
+
+def _near_words(
+    text: str, words_pattern: str, before: int, after: int
+) -> Callable[[int, int], bool] | None:
+    """``near(start, end)``: whether one of the words (whole words, any case) is within
+    ``before`` characters before ``start`` or ``after`` after ``end``, with no other
+    digits between; None when the text has none of the words."""
+    words = [
+        m.span()
+        for m in matcher(words_pattern, re.IGNORECASE).finditer(text)
+        if not (m.start() > 0 and text[m.start() - 1].isascii() and text[m.start() - 1].isalpha())
+        and not (m.end() < len(text) and text[m.end()].isascii() and text[m.end()].isalpha())
+    ]
+    if not words:
+        return None
+
+    def near(start: int, end: int) -> bool:
+        for w_start, w_end in words:
+            if start - before <= w_end <= start and not _has_digit(text, w_end, start):
+                return True
+            if end <= w_start <= end + after and not _has_digit(text, end, w_start):
+                return True
+        return False
+
+    return near
 
 
 @functools.cache
@@ -198,25 +237,10 @@ def iban_spans(text: str) -> list[tuple[int, int]]:
 def ssn_spans(text: str) -> list[tuple[int, int]]:
     if not digit_runs(text):
         return []
-    words = [
-        m.span()
-        for m in matcher(SSN_WORDS, re.IGNORECASE).finditer(text)
-        if not (m.start() > 0 and text[m.start() - 1].isascii() and text[m.start() - 1].isalpha())
-        and not (m.end() < len(text) and text[m.end()].isascii() and text[m.end()].isalpha())
-    ]
-    if not words:
+    near = _near_words(text, SSN_WORDS, SSN_BEFORE, SSN_AFTER)
+    if near is None:
         return []
-
-    def near(digits: str, start: int, end: int) -> bool:
-        # the word within reach, and no other digits between it and the number
-        for w_start, w_end in words:
-            if start - SSN_BEFORE <= w_end <= start and not _has_digit(text, w_end, start):
-                return True
-            if end <= w_start <= end + SSN_AFTER and not _has_digit(text, end, w_start):
-                return True
-        return False
-
-    return grouped(text, 9, 9, near)
+    return grouped(text, 9, 9, lambda digits, start, end: near(start, end))
 
 
 def _has_digit(text: str, start: int, end: int) -> bool:
