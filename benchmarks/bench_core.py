@@ -23,6 +23,7 @@ from veil.core import Veil
 from veil.formats.records import Writer, read_jsonl
 from veil.keys import Keyring
 from veil.ledger import open_ledger
+from veil.ledger.vault import vault_for
 from veil.policy.validate import load_bundle
 from veil.request import Request
 from veil.samples.synth import patients
@@ -94,8 +95,11 @@ def main() -> None:
                 # everyone consents so both programs handle every record
                 f.write(json.dumps({**r, "consent_research": True}) + "\n")
         print(f"generated {args.records} records in {time.perf_counter() - t0:.1f}s")
-        veil = Veil(bundle, open_ledger(f"sqlite:///{tmp}/ledger.db", None), keys)
+        ledger = open_ledger(f"sqlite:///{tmp}/ledger.db", None)
+        veil = Veil(bundle, ledger, keys)
         plan = veil.plan(req)
+        # the plain loop's random tokens come from a vault of their own, as veil's do
+        plain_vault = vault_for(open_ledger(f"sqlite:///{tmp}/plain-vault.db", None))
         ops: dict[str, Any] = {}
         for path, d in plan.decide(0).items():
             if d.outcome.verdict == "allow":
@@ -105,7 +109,14 @@ def main() -> None:
                 info = plan.fields[path].info
                 ops[path] = spec.bind(
                     d.outcome.params,
-                    BindContext("patients", path, info.value_type, req.effective_recipient, keys),
+                    BindContext(
+                        "patients",
+                        path,
+                        info.value_type,
+                        req.effective_recipient,
+                        keys,
+                        vault=plain_vault,
+                    ),
                 )
         best: dict[str, float] = {"plain": 0.0, "veil": 0.0}
         rounds: list[float] = []

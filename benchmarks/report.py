@@ -12,7 +12,8 @@ the same run, as a ratio with each round's ratio — and writes:
 
 Quick mode means fewer rows and rounds than each benchmark's defaults: the ratios are
 the signal, absolute numbers depend on the machine (and on what else runs on it).
-``--only http,bulk`` runs a subset; ``--from-json FILE`` re-renders without running.
+``--only http,bulk`` runs a subset and keeps the other benchmarks' last results;
+``--render`` re-renders the last results without running anything.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class Bench:
 
 
 QUICK = [
-    Bench("core", "Record engine (JSONL, ledger) vs a plain loop",
-          ["bench_core.py", "--records", "20000", "--repeat", "3"]),
+    Bench("core", "Record engine (JSONL, ledger) vs a plain loop, billing clerk",
+          ["bench_core.py", "--requester", "billing", "--records", "20000", "--repeat", "3"]),
+    Bench("core-research", "Record engine vs a plain loop, researcher (notes through NER)",
+          ["bench_core.py", "--requester", "researcher", "--records", "300", "--repeat", "2"]),
     Bench("bulk", "Columnar engine and Spark vs Parquet copies; vs Presidio and py-abac",
           ["bench_bulk.py", "--rows", "200000", "--record-rows", "20000", "--presidio-rows",
            "2000", "--presidio-detect-rows", "200", "--pyabac-rows", "200", "--repeat", "3",
@@ -154,8 +157,7 @@ def chart(rows: list[dict[str, Any]], title: str, path: Path) -> None:
     lo = [m - min(r["rounds"]) for m, r in zip(med, rows, strict=True)]
     hi = [max(r["rounds"]) - m for m, r in zip(med, rows, strict=True)]
     colors = [
-        "#2e7d32" if r["target"] is None or r["median"] >= r["target"] else "#c62828"
-        for r in rows
+        "#2e7d32" if r["target"] is None or r["median"] >= r["target"] else "#c62828" for r in rows
     ]
     height = 0.6 + 0.45 * len(rows)
     fig, ax = plt.subplots(figsize=(9, height))
@@ -231,20 +233,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="comma-separated benchmark names: " + ",".join(
         b.name for b in QUICK))  # fmt: skip
-    ap.add_argument("--from-json", type=Path, help="render these results, run nothing")
+    ap.add_argument("--render", action="store_true", help="re-render the last results only")
     args = ap.parse_args()
     out = Console(stderr=True)
     facts = machine()
-    if args.from_json:
-        rows, printed = load(args.from_json), {}
-    else:
+    OUT_DIR.mkdir(exist_ok=True)
+    jsonl = OUT_DIR / "results.jsonl"
+    printed_file = OUT_DIR / "printed.json"
+    rows = load(jsonl)
+    printed: dict[str, str] = json.loads(printed_file.read_text()) if printed_file.exists() else {}
+    if not args.render:
         names = set(args.only.split(",")) if args.only else {b.name for b in QUICK}
         benches = [b for b in QUICK if b.name in names]
-        OUT_DIR.mkdir(exist_ok=True)
-        jsonl = OUT_DIR / "results.jsonl"
-        jsonl.unlink(missing_ok=True)
-        printed = run(benches, jsonl, out)
-        rows = load(jsonl)
+        fresh = OUT_DIR / "results-new.jsonl"
+        fresh.unlink(missing_ok=True)
+        printed.update(run(benches, fresh, out))
+        new_rows = load(fresh)
+        fresh.unlink(missing_ok=True)
+        rerun = {(r["bench"], r["path"]) for r in new_rows}
+        rows = [r for r in rows if (r["bench"], r["path"]) not in rerun] + new_rows
+        jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        printed_file.write_text(json.dumps(printed, indent=1))
+        order = {b.name: i for i, b in enumerate(QUICK)}
+        printed = dict(sorted(printed.items(), key=lambda kv: order.get(kv[0], 99)))
     OUT_MD.write_text(render(rows, printed, facts), encoding="utf-8")
     met = [r for r in rows if r["target"] is not None and r["median"] >= r["target"]]
     targets = [r for r in rows if r["target"] is not None]

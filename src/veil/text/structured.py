@@ -145,12 +145,17 @@ def grouped(
 
 def card_spans(text: str) -> list[tuple[int, int]]:
     ibans = iban_spans(text)
-    near = _near_words(text, CARD_WORDS, SSN_BEFORE, SSN_AFTER)
+    found: list[Callable[[int, int], bool] | None] = []  # the card words, looked up once
 
     def card(digits: str, start: int, end: int) -> bool:
         if cards.is_card(digits):
             return True
-        return near is not None and cards.luhn(digits) and near(start, end)
+        if not cards.luhn(digits):
+            return False
+        if not found:  # only texts with a Luhn-valid run outside the table pay for this
+            found.append(_near_words(text, CARD_WORDS, SSN_BEFORE, SSN_AFTER))
+        near = found[0]
+        return near is not None and near(start, end)
 
     spans = grouped(text, cards.MIN_DIGITS, cards.MAX_DIGITS, card)
     return [(s, e) for s, e in spans if not any(s < ie and is_ < e for is_, ie in ibans)]
