@@ -114,3 +114,70 @@ def test_shipped_bundles_carry_their_recognizers() -> None:
     names = [r.name for r in rule.outcome.params.recognizers]  # type: ignore[attr-defined]
     assert names == ["mrn"]
     assert "mrn" not in rule.outcome.describe()  # the ledger description stays short
+
+
+REGIONS_BUNDLE = """\
+bundle: {{name: r}}
+vocabulary:
+  tags: {{free_text: narrative}}
+  purposes: {{P: p}}
+{text}
+datasets:
+  d:
+    record_id: id
+    data_subject: id
+    fields:
+      id: {{type: string}}
+      note: {{type: string, tags: [free_text]}}
+rules:
+  - id: id-clear
+    target: {{fields: [id]}}
+    then: allow
+  - id: scrub
+    target: {{fields: [note]}}
+    then:
+      transform: scan_text
+      params:
+        entities: {{PHONE_NUMBER: {{transform: replace, params: {{value: "<PHONE>"}}}}}}
+{own}
+"""
+
+
+def _regions_bundle(tmp_path: Path, text: str, own: str = "") -> Path:
+    root = tmp_path / "r"
+    root.mkdir(parents=True)
+    (root / "bundle.yaml").write_text(REGIONS_BUNDLE.format(text=text, own=own))
+    return root
+
+
+def _scrub(root: Path, note: str) -> str:
+    from veil.core import Veil
+    from veil.keys import Keyring
+    from veil.policy.testing import MemoryLedger
+    from veil.request import Request
+
+    veil = Veil(load_bundle(str(root)), MemoryLedger(), Keyring.demo())
+    req = Request(subject_id="s", purpose="P", dataset="d")
+    out: str = veil.sanitize(req, [{"id": "1", "note": note}]).records[0]["note"]
+    return out
+
+
+def test_bundle_text_regions_declare_the_phone_formats(tmp_path: Path) -> None:
+    """``text: {regions: [...]}`` is the bundle's declaration of whose national phone
+    formats its scan_text rules detect; a rule's own phone_regions wins."""
+    uk = "Call 020 7946 0958 today"  # Ofcom's drama range, UK national format
+    gb = _regions_bundle(tmp_path / "a", "text: {regions: [GB]}")
+    assert "020 7946 0958" not in _scrub(gb, uk)
+    us_only = _regions_bundle(tmp_path / "b", "")  # no declaration: the default, US
+    assert "020 7946 0958" in _scrub(us_only, uk)
+    own = _regions_bundle(tmp_path / "c", "text: {regions: [GB]}", "        phone_regions: [US]")
+    assert "020 7946 0958" in _scrub(own, uk)
+    assert "+44 20 7946 0958" not in _scrub(us_only, "Call +44 20 7946 0958")  # E.164: always
+
+
+def test_bad_text_regions_are_located(tmp_path: Path) -> None:
+    root = _regions_bundle(tmp_path, "text: {regions: [gb, United Kingdom]}")
+    with pytest.raises(PolicyError) as got:
+        load_bundle(str(root))
+    located = [i for i in got.value.issues if i.file.endswith("bundle.yaml") and i.line == 5]
+    assert located and all(i.where.startswith("text.regions") for i in located)

@@ -33,6 +33,7 @@ from .model import (
     ProfileView,
     RecipientDecl,
     Rule,
+    TextDecl,
     Vocabulary,
 )
 
@@ -81,6 +82,7 @@ class RawBundle:
     assertions: list[Assertion] = field(default_factory=list)
     assertion_src: list[Located] = field(default_factory=list)
     vocabulary_src: Located | None = None
+    text: TextDecl | None = None
 
 
 def format_loc(loc: Loc) -> str:
@@ -294,6 +296,7 @@ def load_raw(root: str | Path) -> RawBundle:
     issues: list[Issue] = []
     meta: BundleMeta | None = None
     vocab: Vocabulary | None = None
+    text: TextDecl | None = None
     raw = RawBundle(root, bundle_version(root, files), BundleMeta(name="unnamed"), Vocabulary())
     for path in files:
         rel = path.relative_to(root.parent).as_posix() if root.parent != root else path.name
@@ -323,6 +326,7 @@ def load_raw(root: str | Path) -> RawBundle:
 
         meta = once("bundle", bf.bundle, meta)
         vocab = once("vocabulary", bf.vocabulary, vocab)
+        text = once("text", bf.text, text)
         for section, target in (
             ("subject_attributes", raw.subject_attributes),
             ("context_attributes", raw.context_attributes),
@@ -406,4 +410,5 @@ def load_raw(root: str | Path) -> RawBundle:
     assert meta is not None
     raw.meta = meta
     raw.vocabulary = vocab or Vocabulary()
+    raw.text = text
     return raw

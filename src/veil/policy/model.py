@@ -7,7 +7,7 @@ These models check shape only (types, required keys, no unknown keys). Cross-ref
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -241,6 +241,17 @@ class Vocabulary(Strict):
     actions: list[str] = Field(default_factory=lambda: ["read"])
 
 
+class TextDecl(Strict):
+    """Bundle-wide settings of free-text detection (``text:`` in one bundle file)."""
+
+    #: regions whose national phone formats ``scan_text`` rules detect (ISO 3166 codes;
+    #: numbers in international or E.164 form are detected for every region); a rule's
+    #: own ``phone_regions`` wins over it
+    regions: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
+        default_factory=list, max_length=64
+    )
+
+
 class BundleFile(Strict):
     """One YAML file of a bundle; a bundle is the union of its files."""
 
@@ -253,6 +264,7 @@ class BundleFile(Strict):
     tests: list[PolicyTest] = Field(default_factory=list)
     #: custom free-text detectors by name (see :class:`RecognizerDecl`)
     recognizers: dict[str, RecognizerDecl] = Field(default_factory=dict)
+    text: TextDecl | None = None
     recipients: dict[str, RecipientDecl] = Field(default_factory=dict)
     profiles: dict[str, ProfileView] = Field(default_factory=dict)
     assertions: list[Assertion] = Field(default_factory=list)

@@ -57,7 +57,11 @@ class _Issues:
 
 
 def _rule_outcome(
-    rule: Rule, src: Located, issues: _Issues, recognizers: dict[str, RecognizerDecl]
+    rule: Rule,
+    src: Located,
+    issues: _Issues,
+    recognizers: dict[str, RecognizerDecl],
+    regions: tuple[str, ...] = (),
 ) -> Outcome | None:
     then = rule.then
     if then == "allow":
@@ -98,6 +102,9 @@ def _rule_outcome(
     if then.transform == "keep":
         return ALLOW
     if isinstance(params, ScanTextParams):
+        if regions and "phone_regions" not in params.model_fields_set:
+            # the bundle's text.regions, carried in the params like its recognizers
+            params = params.model_copy(update={"phone_regions": regions})
         resolved = _with_recognizers(params, recognizers, src, issues)
         if resolved is None:
             return None
@@ -350,7 +357,8 @@ def _compile_rule(
                 enum = _enum_for(clause, b, datasets, tags)
                 if enum is not None:
                     _check_values(clause, enum, src, where, issues)
-    outcome = _rule_outcome(rule, src, issues, b.recognizers)
+    regions = tuple(b.text.regions) if b.text is not None else ()
+    outcome = _rule_outcome(rule, src, issues, b.recognizers, regions)
     dynamic = any(c.dynamic for dnf in when.values() for conj in dnf for c in conj)
     if rule.is_row_rule:
         if t.fields is not None or t.tags is not None or t.types is not None:
