@@ -26,9 +26,8 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -157,6 +156,38 @@ class TokenizeParams(Params):
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
 _B32_PAIRS = [_B32[i >> 5] + _B32[i & 31] for i in range(1024)]
+#: random byte -> base32 character: 256 is a multiple of 32, so a uniform byte gives a
+#: uniform character (5 bits of entropy each), one C-level ``bytes.translate`` per batch
+_B32_OF_BYTE = bytes(ord(_B32[i & 31]) for i in range(256))
+
+
+def hmac_sha256_many(key: bytes, messages: Iterable[bytes]) -> list[bytes]:
+    """HMAC-SHA256 (RFC 2104) of each message under one key: the same bytes as
+    ``hmac.digest(key, m, "sha256")``, at half its cost per message, since the padded
+    key's two SHA-256 states are computed once and copied (``hmac.digest`` redoes them
+    and looks the digest up by name on every call)."""
+    if len(key) > 64:  # RFC 2104: a key longer than the block is hashed first
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    out = []
+    for m in messages:
+        i = inner.copy()
+        i.update(m)
+        o = outer.copy()
+        o.update(i.digest())
+        out.append(o.digest())
+    return out
+
+
+def random_codes(count: int, length: int) -> list[str]:
+    """``count`` codes of ``length`` uniformly random lower-case base32 characters.
+
+    One ``os.urandom`` and one ``bytes.translate`` for the whole batch: a per-code
+    encoding of 32 random bytes was a sixth of a first research extract's time."""
+    chars = os.urandom(count * length).translate(_B32_OF_BYTE).decode("ascii")
+    return [chars[i : i + length] for i in range(0, count * length, length)]
 
 
 def base32_prefix(length: int) -> Callable[[bytes], str]:
@@ -202,10 +233,6 @@ def _value_bytes(value: Any) -> bytes:
     raise CannotApply("value is not a scalar")
 
 
-def _chunks(buf: bytes, size: int) -> Iterator[bytes]:
-    return (buf[i : i + size] for i in range(0, len(buf), size))
-
-
 class RandomTokens:
     """The op of ``tokenize(mode=random)``: a random code per value, kept in the vault.
 
@@ -236,16 +263,12 @@ class RandomTokens:
         self._aad = self.namespace.encode()
         self._vault = vault
         self._prefix = params.prefix + version.marker
-        self._encode = base32_prefix(params.length)
+        self._length = params.length
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _make(self) -> str:
-        return self._prefix + self._encode(secrets.token_bytes(32))
-
-    def _lookup(self, data: bytes) -> str:
-        # one-shot C HMAC: the same hex as hmac.new(...).hexdigest(), a third of the cost
-        return hmac.digest(self._lookup_key, data, "sha256").hex()
+        return self._prefix + random_codes(1, self._length)[0]
 
     def batch(self, values: list[Any]) -> list[str]:
         """Codes of ``values`` with one vault round trip for the ones not cached.
@@ -253,14 +276,12 @@ class RandomTokens:
         Per distinct value not cached: one HMAC (the vault's lookup), one AES-GCM seal;
         the nonces and the codes' randomness come from one ``os.urandom`` call per batch
         (a system call per value was a fifth of a first research extract's time)."""
-        lookups: list[str] = []
+        datas = [_value_bytes(v) for v in values]
+        lookups = [h.hex() for h in hmac_sha256_many(self._lookup_key, datas)]
         pending: dict[str, bytes] = {}
         known: dict[str, str] = {}
         cache = self._cache
-        for v in values:
-            data = _value_bytes(v)
-            lk = self._lookup(data)
-            lookups.append(lk)
+        for lk, data in zip(lookups, datas, strict=True):
             if lk in known or lk in pending:
                 continue
             hit = cache.get(lk)
@@ -276,12 +297,12 @@ class RandomTokens:
             for i, (lk, data) in enumerate(pending.items()):
                 nonce = nonces[12 * i : 12 * i + 12]
                 items.append((lk, nonce + seal(nonce, data, aad)))
-            randomness = _chunks(os.urandom(32 * n), 32)
-            prefix, encode = self._prefix, self._encode
+            prefix = self._prefix
+            drawn = iter([prefix + c for c in random_codes(n, self._length)])
 
             def make() -> str:
-                chunk = next(randomness, None)  # a redraw after a collision needs more
-                return prefix + encode(chunk if chunk is not None else secrets.token_bytes(32))
+                code = next(drawn, None)  # a redraw after a collision needs more
+                return code if code is not None else self._make()
 
             try:
                 tokens = self._vault.issue(self.namespace, items, make)
