@@ -67,3 +67,15 @@ def test_known_values_the_probe_misses_keep_their_codes(either_ledger: Any) -> N
     assert {lk: codes[lk] for lk in before} == before
     assert len(set(codes.values())) == len(items)
     assert vault.find("ns", before["old3"]) == b"s3"
+
+
+def test_row_keys_keep_the_stored_formula() -> None:
+    """Vaults written by earlier versions are found only if the row key is still
+    SHA-256(namespace NUL lookup)[:16], computed here from hashlib directly."""
+    import hashlib
+
+    from veil.ledger.vault import _keys
+
+    ns, lookups = "fp:study-42:pt_:16", ["ab" * 32, "cd" * 32, ""]
+    expected = {lk: hashlib.sha256(f"{ns}\0{lk}".encode()).digest()[:16] for lk in lookups}
+    assert _keys(ns, lookups) == expected

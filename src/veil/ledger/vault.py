@@ -70,14 +70,10 @@ def _ns(namespace: str) -> bytes:
     return hashlib.sha256(namespace.encode()).digest()[:8]
 
 
-def _key(namespace: str, lookup: str) -> bytes:
-    """A value's row key: its namespace and lookup, 16 bytes (a collision would need 2**64
-    values in one table)."""
-    return hashlib.sha256(namespace.encode() + b"\0" + lookup.encode()).digest()[:16]
-
-
 def _keys(namespace: str, lookups: Sequence[str]) -> dict[str, bytes]:
-    """:func:`_key` of each lookup, the namespace's part hashed once and copied."""
+    """Each value's row key: the first 16 bytes of SHA-256 of namespace, NUL, lookup (a
+    collision would need 2**64 values in one table); the namespace's part hashed once and
+    copied. Stored vaults depend on this formula: it must not change."""
     head = hashlib.sha256(namespace.encode() + b"\0")
     out = {}
     for lk in lookups:
@@ -285,7 +281,7 @@ class PostgresVault:
         if not items:
             return []
         ns = _ns(namespace)
-        keys = {lk: _key(namespace, lk) for lk, _ in items}
+        keys = _keys(namespace, [lk for lk, _ in items])
         with self._lock:
             try:
                 conn = self._connect()
