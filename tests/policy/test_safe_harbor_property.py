@@ -123,7 +123,14 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
 
 def _safe_harbor_problems(rec: dict[str, Any], out: dict[str, Any]) -> list[str]:
     problems = []
-    text = json.dumps(out)
+    # The patient id leaves as a random vault code (164.514(c)), checked below for its
+    # shape and by the caller for not being derived from the MRN; a short name drawn
+    # here can occur inside a random code by chance (base32), which discloses
+    # nothing, so the code is left out of the text searched for identifiers.
+    code = out.get("patient_id")
+    if code is not None and not re.fullmatch(r"pt_[a-z2-7]{16,}", str(code), re.IGNORECASE):
+        problems.append("patient_id is not a random code")
+    text = json.dumps({k: v for k, v in out.items() if k != "patient_id"})
     for f in DIRECT:
         if str(rec[f]) in text:
             problems.append(f"{f} value in the output")

@@ -223,5 +223,3 @@ def _csv_text(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
-
-

@@ -28,9 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 #: ``preview``: a console user looked at what a requester would receive (nothing was
 #: sent to that requester); ``acknowledgement``: a reviewer acknowledged an event.
-EventKind = Literal[
-    "disclosure", "refusal", "reveal", "accounting", "acknowledgement", "preview"
-]
+EventKind = Literal["disclosure", "refusal", "reveal", "accounting", "acknowledgement", "preview"]
 
 
 @dataclass(slots=True)

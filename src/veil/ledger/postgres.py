@@ -58,8 +58,8 @@ from . import store
 from .base import StoredEvent, VerifyReport
 from .chain import ChainRow, verify_chain
 from .postgres_conn import conn_params, ledger_error, location
+from .vault import PG_PACK_MIGRATION, PostgresVault
 from .vault import PG_VAULT_SCHEMA as VAULT_SCHEMA
-from .vault import PostgresVault
 
 Conn = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -113,6 +113,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_break_glass ON events (seq)
         WHERE (body::jsonb -> 'break_glass' ->> 'used') = 'true';
     """,
+    # 5: the token vault's codes in packs (one row per call), its rows moved into them
+    PG_PACK_MIGRATION,
 )
 #: Seqs of the events that disclosed a subject, whichever way they store it.
 _SEQS_OF_SUBJECT = (

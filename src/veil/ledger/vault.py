@@ -15,12 +15,17 @@ durable too (SQLite: the same WAL file is synced; PostgreSQL: the WAL is flushed
 event's commit). So a code is never disclosed without being durable by the time its
 disclosure is.
 
-Concurrency: the first writer of a ``(namespace, lookup)`` wins (``ON CONFLICT DO
-NOTHING``); every writer then reads the stored code back, so two processes issuing a
-code for the same value at once agree on one.
+Storage: packs (``veil.ledger.packs``), one row per call that issued new codes, and a
+per-namespace index in each process's memory, read incrementally from them. Concurrency:
+a call with values it does not find takes the database's write lock (SQLite ``BEGIN
+IMMEDIATE``; PostgreSQL a transaction-scoped advisory lock per schema and namespace),
+reads the packs written since, and only then draws codes for what is still missing: the
+first writer of a value wins and every later one reads its code.
 
 The table lives in the ledger's SQLite file (created on first use; SQLite serializes
-that) or its PostgreSQL schema (ledger migration 3).
+that) or its PostgreSQL schema (ledger migrations 3 and 5). Vaults written one row per
+code by earlier versions are packed on first use (SQLite) or by migration 5 (PostgreSQL);
+stop older veil processes before upgrading, since they would not see the packs.
 """
 
 from __future__ import annotations
@@ -32,28 +37,33 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import LedgerError
 from ..transforms.base import TokenVault
-from . import files
+from . import files, packs
 
-#: Items per statement (SQLite allows 32,766 parameters; four per item).
-_CHUNK = 2000
+#: Codes per pack when older rows are packed (a pack is one row: keep rows moderate).
+_PACK_ROWS = 65_536
 
 _SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS token_vault (
-    key BLOB PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS token_vault_pack (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     ns BLOB NOT NULL,
-    token TEXT NOT NULL,
-    sealed BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS token_vault_token ON token_vault (ns, token);
+    keys BLOB NOT NULL,
+    tokens BLOB NOT NULL,
+    token_sizes BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    sealed_sizes BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS token_vault_pack_ns ON token_vault_pack (ns, id);
 """
 
 #: PostgreSQL migration 3 of the ledger schema (``veil.ledger.postgres.MIGRATIONS``): made
-#: with the ledger, under its advisory lock, so concurrent first uses do not race.
+#: with the ledger, under its advisory lock, so concurrent first uses do not race. Rows
+#: of this table are packed by migration 5 (:data:`PG_PACK_MIGRATION`); it stays, empty.
 PG_VAULT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS token_vault (
     key bytea PRIMARY KEY,
@@ -63,6 +73,42 @@ CREATE TABLE IF NOT EXISTS token_vault (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS token_vault_token ON token_vault (ns, token);
 """
+
+#: PostgreSQL migration 5: codes in packs (``veil.ledger.packs``), the rows of migration
+#: 3 moved into packs of at most 65,536 codes in SQL (sizes as ``int4send``: big-endian).
+PG_PACK_MIGRATION = """
+CREATE TABLE token_vault_pack (
+    id bigserial PRIMARY KEY,
+    ns bytea NOT NULL,
+    keys bytea NOT NULL,
+    tokens bytea NOT NULL,
+    token_sizes bytea NOT NULL,
+    sealed bytea NOT NULL,
+    sealed_sizes bytea NOT NULL
+);
+CREATE INDEX token_vault_pack_ns ON token_vault_pack (ns, id);
+INSERT INTO token_vault_pack (ns, keys, tokens, token_sizes, sealed, sealed_sizes)
+SELECT ns,
+       string_agg(key, ''::bytea ORDER BY key),
+       string_agg(convert_to(token, 'UTF8'), ''::bytea ORDER BY key),
+       string_agg(int4send(octet_length(convert_to(token, 'UTF8'))), ''::bytea ORDER BY key),
+       string_agg(sealed, ''::bytea ORDER BY key),
+       string_agg(int4send(octet_length(sealed)), ''::bytea ORDER BY key)
+FROM (SELECT *, (row_number() OVER (PARTITION BY ns ORDER BY key) - 1) / 65536 AS part
+      FROM token_vault) AS rows
+GROUP BY ns, part
+ORDER BY ns, part;
+DELETE FROM token_vault;
+"""
+
+_INSERT_PACK_SQLITE = (
+    "INSERT INTO token_vault_pack (ns, keys, tokens, token_sizes, sealed, sealed_sizes)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_PACK_PG = (
+    "INSERT INTO token_vault_pack (ns, keys, tokens, token_sizes, sealed, sealed_sizes)"
+    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+)
 
 
 def _ns(namespace: str) -> bytes:
@@ -86,30 +132,123 @@ def _keys(namespace: str, lookups: Sequence[str]) -> dict[str, bytes]:
 #: Attempts at drawing a code that no other value of the namespace has (a collision of
 #: random codes is astronomically rare at 16 base32 characters; this bounds the loop).
 _DRAWS = 8
-#: values a vault call looks up first, to tell a first extract (none known) from a repeat
-_PROBE = 64
 
 
-def _insert_all(
-    insert: Callable[[tuple[bytes, bytes, str, bytes]], bool],
-    stored: Callable[[bytes], bool],
+def _draw(index: packs.Index, n: int, make: Callable[[], str]) -> list[str]:
+    """``n`` new codes from ``make``, none in use in ``index``'s namespace nor twice."""
+    tokens = [make() for _ in range(n)]
+    for _ in range(_DRAWS):
+        if "\0" in "".join(tokens) or not all(tokens):
+            raise LedgerError("a drawn token is empty or holds a NUL character")
+        taken = index.taken(tokens)
+        if not any(taken) and len(set(tokens)) == n:
+            return tokens
+        seen: set[str] = set()
+        again = []
+        for i, t in enumerate(tokens):
+            if taken[i] or t in seen:
+                again.append(i)
+            else:
+                seen.add(t)
+        for i in again:
+            tokens[i] = make()
+    raise LedgerError("could not draw a unique token", hint="retry")
+
+
+def _pack_rows(
+    ns: bytes, rows: Sequence[tuple[bytes, str, bytes]]
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+    """The column values of one pack of ``(key, token, sealed)``."""
+    return (
+        ns,
+        b"".join(k for k, _, _ in rows),
+        *packs.encode([t for _, t, _ in rows], [s for _, _, s in rows]),
+    )
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """Codes drawn under the write lock for the values still missing: the pack's column
+    values, added to the index (:meth:`settle`) only once the pack has committed."""
+
+    keys: list[bytes]
+    tokens: list[str]
+    values: tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+
+    def settle(self, index: packs.Index, pack: int, found: dict[bytes, str]) -> None:
+        index.add(pack, self.values[1], packs.token_array(self.values[2], self.values[3]))
+        found.update(zip(self.keys, self.tokens, strict=True))
+
+
+def _draft(
     ns: bytes,
-    missing: Sequence[tuple[bytes, bytes]],
+    index: packs.Index,
+    keys: dict[str, bytes],
+    items: Sequence[tuple[str, bytes]],
+    found: dict[bytes, str],
     make: Callable[[], str],
-) -> None:
-    """Store a fresh code for each missing ``(key, sealed)``. ``insert`` returns whether
-    the row went in; when it did not, either another writer stored this key first
-    (``stored``: done, its code wins) or the drawn code was taken: draw again."""
-    for key, sealed in missing:
-        for _ in range(_DRAWS):
-            if insert((key, ns, make(), sealed)) or stored(key):
-                break
-        else:
-            raise LedgerError("could not draw a unique token", hint="retry")
+    moved: bool,
+) -> _Draft | None:
+    """Under the write lock, after reading the packs written since the first lookup
+    (``moved``: there were some): codes for what is still not ``found``, or None."""
+    sealed = _first_sealed(keys, items, found)
+    if moved:
+        found.update(index.lookup(list(sealed)))
+        sealed = {k: s for k, s in sealed.items() if k not in found}
+    if not sealed:
+        return None
+    tokens = _draw(index, len(sealed), make)
+    rows = [(k, t, s) for (k, s), t in zip(sealed.items(), tokens, strict=True)]
+    return _Draft(list(sealed), tokens, _pack_rows(ns, rows))
+
+
+def _first_sealed(
+    keys: dict[str, bytes], items: Sequence[tuple[str, bytes]], found: dict[bytes, str]
+) -> dict[bytes, bytes]:
+    """Key -> sealed value of each item not ``found``; a value given twice keeps the
+    first (both seal the same value; the first is the one a caller would expect)."""
+    out: dict[bytes, bytes] = {}
+    for lk, s in items:
+        k = keys[lk]
+        if k not in found and k not in out:
+            out[k] = s
+    return out
+
+
+def _sealed_in(row: Sequence[Any], token: str) -> bytes | None:
+    """The sealed value of ``token`` in one pack's (tokens, token_sizes, sealed,
+    sealed_sizes), or None if the pack does not hold it."""
+    toks = packs.split(bytes(row[0]), bytes(row[1]))
+    want = token.encode()
+    if want not in toks:
+        return None
+    return packs.split(bytes(row[2]), bytes(row[3]))[toks.index(want)]
+
+
+class _Indexes:
+    """One :class:`packs.Index` per namespace, for one vault object."""
+
+    def __init__(self) -> None:
+        self._by_ns: dict[bytes, packs.Index] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, ns: bytes) -> packs.Index:
+        with self._lock:
+            return self._by_ns.setdefault(ns, packs.Index())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_ns.clear()
 
 
 class SQLiteVault:
-    """The vault in a SQLite ledger file; one connection per thread."""
+    """The vault in a SQLite ledger file; one connection per thread.
+
+    Codes live in packs (``veil.ledger.packs``): one row per call that issued new codes,
+    found again through an index in this process's memory, read incrementally. A call
+    with new codes re-reads, draws and writes under SQLite's write lock (``BEGIN
+    IMMEDIATE``), so the first writer of a value wins and everyone else reads its code.
+    Rows of the earlier one-row-per-code table are packed on first use."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
@@ -117,6 +256,7 @@ class SQLiteVault:
         self._local = threading.local()
         self._ready = False
         self._lock = threading.Lock()
+        self._index = _Indexes()
 
     def _conn(self) -> sqlite3.Connection:
         if not files.database_writable(self.path):  # see veil.ledger.files: no SIGBUS
@@ -135,16 +275,54 @@ class SQLiteVault:
             conn.execute("PRAGMA journal_mode = WAL")
             # Durable with the ledger event that follows (same WAL, synced in full then).
             conn.execute("PRAGMA synchronous = NORMAL")
-            # Codes are random, so their index pages are touched at random: a larger page
-            # cache (64 MiB) keeps a first extract of a million patients off the disk.
-            conn.execute("PRAGMA cache_size = -65536")
             self._local.conn, self._local.pid = conn, os.getpid()
         if not self._ready:
             with self._lock:
                 if not self._ready:
                     conn.executescript(_SQLITE_SCHEMA)
+                    self._pack_old_rows(conn)
                     self._ready = True
         return conn
+
+    def _pack_old_rows(self, conn: sqlite3.Connection) -> None:
+        """Move codes of the one-row-per-code table (veil before packs) into packs, in one
+        transaction; a code whose value a pack already holds is dropped (the pack's code
+        is the one this version gives out)."""
+        old = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'token_vault'"
+        if conn.execute(old).fetchone() is None:
+            return
+        if conn.execute("SELECT 1 FROM token_vault LIMIT 1").fetchone() is None:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            spaces = conn.execute("SELECT DISTINCT ns FROM token_vault").fetchall()
+            for (ns,) in spaces:
+                index = packs.Index()
+                self._refresh(conn, bytes(ns), index)
+                rows = conn.execute(
+                    "SELECT key, token, sealed FROM token_vault WHERE ns = ? ORDER BY key", (ns,)
+                ).fetchall()
+                known = index.lookup([bytes(r[0]) for r in rows])
+                rows = [(bytes(k), str(t), bytes(s)) for k, t, s in rows if bytes(k) not in known]
+                for i in range(0, len(rows), _PACK_ROWS):
+                    part = rows[i : i + _PACK_ROWS]
+                    conn.execute(_INSERT_PACK_SQLITE, _pack_rows(bytes(ns), part))
+            conn.execute("DELETE FROM token_vault")
+            conn.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _refresh(conn: sqlite3.Connection, ns: bytes, index: packs.Index) -> None:
+        rows = conn.execute(
+            "SELECT id, keys, tokens, token_sizes FROM token_vault_pack"
+            " WHERE ns = ? AND id > ? ORDER BY id",
+            (ns, index.last),
+        )
+        for pack, keys, tokens, sizes in rows:
+            index.add(pack, bytes(keys), packs.token_array(bytes(tokens), bytes(sizes)))
 
     def _fail(self, what: str, exc: BaseException) -> LedgerError:
         return LedgerError(
@@ -159,86 +337,64 @@ class SQLiteVault:
             return []
         ns = _ns(namespace)
         keys = _keys(namespace, [lk for lk, _ in items])
+        index = self._index(ns)
         try:
             conn = self._conn()
-            wanted = list(keys.values())
-            # A first extract brings values the vault has never seen: when a sample finds
-            # none, skip reading the rest back and insert them all at once (a row that
-            # was there after all is read back below, as after any conflict).
-            probe = wanted if len(wanted) <= _PROBE else wanted[:: len(wanted) // _PROBE]
-            found = self._select(conn, probe)
-            if found or len(wanted) <= _PROBE:
-                found = self._select(conn, wanted) if len(wanted) > _PROBE else found
-            missing = [(keys[lk], s) for lk, s in dict(items).items() if keys[lk] not in found]
-            if missing:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    sql = (
-                        "INSERT INTO token_vault(key, ns, token, sealed) VALUES (?, ?, ?, ?)"
-                        " ON CONFLICT DO NOTHING"
-                    )
-                    # One statement for all (a C loop). When every row went in, the codes
-                    # are the ones drawn; otherwise the stored ones are read back and the
-                    # rare rows that drew a taken code are settled one by one.
-                    # In key order: the rows land on neighbouring pages of the key index
-                    # instead of all over it (a third less time once the vault holds
-                    # several extracts' codes).
-                    rows = [(key, ns, make(), s) for key, s in sorted(missing)]
-                    before = conn.total_changes
-                    conn.executemany(sql, rows)
-                    if conn.total_changes - before == len(rows):
-                        found.update({r[0]: r[2] for r in rows})
-                    else:
-                        found.update(self._select(conn, [k for k, _ in missing]))
-                        _insert_all(
-                            lambda row: conn.execute(sql, row).rowcount == 1,
-                            lambda k: bool(self._select(conn, [k])),
-                            ns,
-                            [(k, s) for k, s in missing if k not in found],
-                            make,
-                        )
-                        found.update(self._select(conn, [k for k, _ in missing]))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                    raise
+            with index.lock:
+                self._refresh(conn, ns, index)
+                found = index.lookup(list(keys.values()))
+                if len(found) < len(keys):
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        # Under the write lock: whatever another writer stored is read now.
+                        seen = index.last
+                        self._refresh(conn, ns, index)
+                        draft = _draft(ns, index, keys, items, found, make, index.last != seen)
+                        if draft is not None:
+                            pack = conn.execute(_INSERT_PACK_SQLITE, draft.values).lastrowid
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        with suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                        raise
+                    if draft is not None:
+                        assert pack is not None
+                        draft.settle(index, pack, found)
         except LedgerError:
             raise
         except sqlite3.Error as exc:
+            self._index.clear()
             raise self._fail("issue tokens", exc) from None
         return [found[keys[lk]] for lk, _ in items]
 
-    @staticmethod
-    def _select(conn: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, str]:
-        out: dict[bytes, str] = {}
-        for i in range(0, len(keys), _CHUNK):
-            part = keys[i : i + _CHUNK]
-            marks = ",".join("?" * len(part))
-            rows = conn.execute(
-                f"SELECT key, token FROM token_vault WHERE key IN ({marks})",  # noqa: S608
-                part,
-            )
-            out.update(rows.fetchall())
-        return out
-
     def find(self, namespace: str, token: str) -> bytes | None:
+        ns = _ns(namespace)
+        index = self._index(ns)
         try:
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT sealed FROM token_vault WHERE ns = ? AND token = ?",
-                    (_ns(namespace), token),
-                )
-                .fetchone()
-            )
+            conn = self._conn()
+            with index.lock:
+                self._refresh(conn, ns, index)
+                candidates = index.packs_of(token)
+            for pack in candidates:
+                row = conn.execute(
+                    "SELECT tokens, token_sizes, sealed, sealed_sizes FROM token_vault_pack"
+                    " WHERE id = ?",
+                    (pack,),
+                ).fetchone()
+                hit = _sealed_in(row, token) if row else None
+                if hit is not None:
+                    return hit
         except sqlite3.Error as exc:
             raise self._fail("read a token", exc) from None
-        return bytes(row[0]) if row else None
+        return None
 
 
 class PostgresVault:
-    """The vault in a PostgreSQL ledger's schema; one connection behind a lock."""
+    """The vault in a PostgreSQL ledger's schema; one connection behind a lock.
+
+    Packs as in :class:`SQLiteVault`; the write lock is a transaction-scoped advisory
+    lock per (schema, namespace), so a namespace's packs commit in the order of their ids
+    and an incremental read never skips one."""
 
     def __init__(self, params: dict[str, Any], schema: str, location: str) -> None:
         self._params = params
@@ -247,6 +403,7 @@ class PostgresVault:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = os.getpid()
+        self._index = _Indexes()
 
     def _connect(self) -> Any:
         import psycopg
@@ -273,6 +430,20 @@ class PostgresVault:
             hint="nothing was disclosed; check that PostgreSQL is reachable, then retry",
         )
 
+    def _lock_key(self, ns: bytes) -> int:
+        digest = hashlib.sha256(self.schema.encode() + b"\0vault\0" + ns).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    @staticmethod
+    def _refresh(conn: Any, ns: bytes, index: packs.Index) -> None:
+        rows = conn.execute(
+            "SELECT id, keys, tokens, token_sizes FROM token_vault_pack"
+            " WHERE ns = %s AND id > %s ORDER BY id",
+            (ns, index.last),
+        ).fetchall()
+        for pack, keys, tokens, sizes in rows:
+            index.add(int(pack), bytes(keys), packs.token_array(bytes(tokens), bytes(sizes)))
+
     def issue(
         self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
     ) -> list[str]:
@@ -282,59 +453,51 @@ class PostgresVault:
             return []
         ns = _ns(namespace)
         keys = _keys(namespace, [lk for lk, _ in items])
-        with self._lock:
+        index = self._index(ns)
+        with self._lock, index.lock:
             try:
                 conn = self._connect()
-                found = self._select(conn, list(keys.values()))
-                missing = [(keys[lk], s) for lk, s in dict(items).items() if keys[lk] not in found]
-                if missing:
+                self._refresh(conn, ns, index)
+                found = index.lookup(list(keys.values()))
+                draft: _Draft | None = None
+                if len(found) < len(keys):
                     with conn.transaction():
-                        sql = (
-                            "INSERT INTO token_vault (key, ns, token, sealed)"
-                            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
-                        )
-                        with conn.cursor() as cur:  # pipelined: one round trip per batch
-                            cur.executemany(sql, [(k, ns, make(), s) for k, s in missing])
-                        found.update(self._select(conn, [k for k, _ in missing]))
-                        _insert_all(
-                            lambda row: conn.execute(sql, row).rowcount == 1,
-                            lambda k: bool(self._select(conn, [k])),
-                            ns,
-                            [(k, s) for k, s in missing if k not in found],
-                            make,
-                        )
-                        found.update(self._select(conn, [k for k, _ in missing if k not in found]))
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(ns),))
+                        seen = index.last
+                        self._refresh(conn, ns, index)
+                        draft = _draft(ns, index, keys, items, found, make, index.last != seen)
+                        if draft is not None:
+                            pack = conn.execute(_INSERT_PACK_PG, draft.values).fetchone()[0]
+                    if draft is not None:
+                        draft.settle(index, int(pack), found)
             except psycopg.Error as exc:
                 self._conn = None
+                self._index.clear()
                 raise self._fail("issue tokens", exc) from None
         return [found[keys[lk]] for lk, _ in items]
-
-    @staticmethod
-    def _select(conn: Any, keys: list[bytes]) -> dict[bytes, str]:
-        if not keys:
-            return {}
-        rows = conn.execute(
-            "SELECT key, token FROM token_vault WHERE key = ANY(%s)", (keys,)
-        ).fetchall()
-        return {bytes(r[0]): str(r[1]) for r in rows}
 
     def find(self, namespace: str, token: str) -> bytes | None:
         import psycopg
 
-        with self._lock:
+        ns = _ns(namespace)
+        index = self._index(ns)
+        with self._lock, index.lock:
             try:
-                row = (
-                    self._connect()
-                    .execute(
-                        "SELECT sealed FROM token_vault WHERE ns = %s AND token = %s",
-                        (_ns(namespace), token),
-                    )
-                    .fetchone()
-                )
+                conn = self._connect()
+                self._refresh(conn, ns, index)
+                for pack in index.packs_of(token):
+                    row = conn.execute(
+                        "SELECT tokens, token_sizes, sealed, sealed_sizes FROM token_vault_pack"
+                        " WHERE id = %s",
+                        (pack,),
+                    ).fetchone()
+                    hit = _sealed_in(row, token) if row else None
+                    if hit is not None:
+                        return hit
             except psycopg.Error as exc:
                 self._conn = None
                 raise self._fail("read a token", exc) from None
-        return bytes(row[0]) if row else None
+        return None
 
 
 #: One vault per ledger object, dropped with it (ids are reused after collection).

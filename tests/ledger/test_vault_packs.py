@@ -1,0 +1,198 @@
+"""The token vault's packs: the in-memory index against a dict model, the packed format,
+and vaults written one row per code by earlier versions, packed on first use (SQLite) or
+by ledger migration 5 (PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ledger_factory import KEY
+from psycopg import sql
+
+from veil.ledger import PostgresLedger, SQLiteLedger, packs
+from veil.ledger.vault import vault_for
+
+#: The one-row-per-code table of veil before packs (SQLite), as it was created.
+OLD_SQLITE = """
+CREATE TABLE token_vault (
+    key BLOB PRIMARY KEY, ns BLOB NOT NULL, token TEXT NOT NULL, sealed BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX token_vault_token ON token_vault (ns, token);
+"""
+
+
+def _old_row(namespace: str, lookup: str, token: str, sealed: bytes) -> tuple[Any, ...]:
+    """A row as earlier versions wrote it, from hashlib (not from veil's code)."""
+    key = hashlib.sha256(f"{namespace}\0{lookup}".encode()).digest()[:16]
+    return key, hashlib.sha256(namespace.encode()).digest()[:8], token, sealed
+
+
+def _counter(prefix: str) -> Any:
+    it = itertools.count()
+    return lambda: f"{prefix}{next(it):06d}"
+
+
+def test_sqlite_rows_of_earlier_versions_are_packed_on_first_use(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    SQLiteLedger(db, KEY).close()
+    rows = [_old_row("ns-a", f"lk{i}", f"old_{i}", f"s{i}".encode()) for i in range(300)]
+    rows.append(_old_row("ns-b", "lk0", "old_b", b"sb"))
+    with sqlite3.connect(db) as c:
+        c.executescript(OLD_SQLITE)
+        c.executemany("INSERT INTO token_vault VALUES (?, ?, ?, ?)", rows)
+    led = SQLiteLedger(db, KEY)
+    try:
+        vault = vault_for(led)
+        assert vault is not None
+        got = vault.issue("ns-a", [(f"lk{i}", b"new") for i in range(310)], _counter("new_"))
+        assert got[:300] == [f"old_{i}" for i in range(300)]  # kept, not drawn again
+        assert len(set(got)) == 310 and all(t.startswith("new_") for t in got[300:])
+        assert vault.find("ns-a", "old_7") == b"s7"  # the sealed value moved with its code
+        assert vault.find("ns-b", "old_b") == b"sb"
+        assert vault.find("ns-a", "old_b") is None
+    finally:
+        led.close()
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT count(*) FROM token_vault").fetchone() == (0,)
+
+
+def test_postgres_rows_of_earlier_versions_are_packed_by_migration_5(
+    pg_url: str, pg_schema: str
+) -> None:
+    PostgresLedger(pg_url, KEY, schema=pg_schema).close()
+    # a schema at version 4: codes one row each, no packs
+    rows = [_old_row("ns-a", f"lk{i}", f"old_{i}", bytes([i % 256]) * 40) for i in range(70_000)]
+    rows.append(_old_row("ns-b", "lk0", "old_b", b"sb"))
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
+        c.execute("DROP TABLE token_vault_pack")
+        c.execute("DELETE FROM schema_migrations WHERE version = 5")
+        with c.cursor() as cur:
+            cur.executemany("INSERT INTO token_vault VALUES (%s, %s, %s, %s)", rows)
+    led = PostgresLedger(pg_url, KEY, schema=pg_schema)
+    try:
+        vault = vault_for(led)
+        assert vault is not None
+        lookups = ["lk0", "lk65535", "lk65536", "lk69999", "fresh"]
+        got = vault.issue("ns-a", [(lk, b"new") for lk in lookups], _counter("new_"))
+        assert got == ["old_0", "old_65535", "old_65536", "old_69999", "new_000000"]
+        assert vault.find("ns-a", "old_69999") == bytes([69999 % 256]) * 40
+        assert vault.find("ns-b", "old_b") == b"sb"
+        with psycopg.connect(pg_url, autocommit=True) as c:
+            c.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
+            assert c.execute("SELECT count(*) FROM token_vault").fetchone() == (0,)
+            # 70,000 codes of ns-a in packs of at most 65,536, one of ns-b, one new
+            assert c.execute("SELECT count(*) FROM token_vault_pack").fetchone() == (4,)
+    finally:
+        led.close()
+
+
+calls = st.lists(
+    st.tuples(
+        st.integers(0, 1),  # which of two vault objects (two connections)
+        st.sampled_from(["ns-a", "ns-b"]),
+        st.lists(st.integers(0, 40), min_size=1, max_size=12),  # lookups
+        st.sampled_from([1, 5000]),  # repeat factor: small calls and merged ones
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(calls)
+def test_vaults_behave_like_one_dict(tmp_path_factory: Any, script: list[Any]) -> None:
+    """Two vaults on one SQLite file against a dict: a value keeps its first code, codes
+    are unique per namespace, find returns the first sealed value (small additions wait
+    in the index's dicts, large ones are merged into its arrays: both are exercised)."""
+    led = SQLiteLedger(tmp_path_factory.mktemp("v") / "l.db", KEY)
+    try:
+        vaults = [vault_for(led), led.token_vault()]
+        model: dict[tuple[str, str], tuple[str, bytes]] = {}
+        draws = itertools.count()
+        for which, ns, ints, times in script:
+            lookups = [f"v{i}" for i in ints]
+            if times > 1:  # many fresh values at once besides
+                lookups += [f"bulk{next(draws)}" for _ in range(times)]
+            items = [(lk, f"sealed-{lk}-{next(draws)}".encode()) for lk in lookups]
+            vault = vaults[which]
+            assert vault is not None
+            got = vault.issue(ns, items, lambda: f"t{next(draws)}")
+            for (lk, sealed), token in zip(items, got, strict=True):
+                model.setdefault((ns, lk), (token, sealed))
+                assert model[(ns, lk)][0] == token
+        for ns in ("ns-a", "ns-b"):
+            tokens = [t for (n, _), (t, _) in model.items() if n == ns]
+            assert len(tokens) == len(set(tokens))
+        for (ns, _), (token, sealed) in list(model.items())[:50]:
+            for vault in vaults:
+                assert vault is not None
+                first = [s for (n, _), (t, s) in model.items() if n == ns and t == token]
+                assert vault.find(ns, token) == first[0] == sealed
+    finally:
+        led.close()
+
+
+def test_token_hashes_ignore_the_array_width() -> None:
+    tokens = [b"pt_abc", b"x", b"pt_abcdefgh"]
+    narrow = packs.token_hashes(np.array(tokens, dtype="S11"))
+    wide = packs.token_hashes(np.array(tokens, dtype="S40"))
+    assert narrow.tolist() == wide.tolist()
+    assert len(set(narrow.tolist())) == 3
+
+
+def test_keys_sharing_their_first_8_bytes_are_told_apart() -> None:
+    """The index sorts by the first 8 key bytes; keys equal there must still find their
+    own codes (the run of equal prefixes is searched)."""
+    head = b"\x01" * 8
+    keys = [head + bytes([i]) * 8 for i in range(6)] + [b"\x02" * 16]
+    index = packs.Index()
+    toks = np.array([f"t{i}".encode() for i in range(7)], dtype=np.bytes_)
+    index.add(1, b"".join(keys[:3]), toks[:3])  # small: the dicts
+    index.add(2, b"".join(keys[3:]) * 1, toks[3:])
+    index._flush()  # everything into the arrays
+    big = [bytes([9, i % 256, i // 256]) + b"\0" * 13 for i in range(5000)]
+    index.add(3, b"".join(big), np.array([f"b{i}".encode() for i in range(5000)]))
+    found = index.lookup([*keys, head + b"\xff" * 8, *big[:3]])
+    assert found == {
+        **{k: f"t{i}" for i, k in enumerate(keys)},
+        **{k: f"b{i}" for i, k in enumerate(big[:3])},
+    }
+    assert index.packs_of("t4") == [2] and index.packs_of("b7") == [3]
+    assert index.taken(["t0", "b4999", "nope"]) == [True, True, False]
+
+
+def test_packed_columns_round_trip() -> None:
+    tokens, sealed = ["pt_é", "", "x" * 300], [b"", b"\0\1", b"abc" * 1000]
+    tb, ts, sb, ss = packs.encode(tokens, sealed)
+    assert [t.decode() for t in packs.split(tb, ts)] == tokens
+    assert packs.split(sb, ss) == sealed
+    assert packs.token_array(*packs.encode(["ab", "cd"], [b"", b""])[:2]).tolist() == [
+        b"ab",
+        b"cd",
+    ]
+
+
+def test_a_code_drawn_twice_in_one_call_is_drawn_again(tmp_path: Path) -> None:
+    led = SQLiteLedger(tmp_path / "l.db", KEY)
+    try:
+        vault = vault_for(led)
+        assert vault is not None
+        draws = iter(["pt_same", "pt_same", "pt_other"])
+        got = vault.issue("ns", [("lk1", b"1"), ("lk2", b"2")], lambda: next(draws))
+        assert sorted(got) == ["pt_other", "pt_same"]
+    finally:
+        led.close()
