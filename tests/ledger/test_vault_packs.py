@@ -196,3 +196,25 @@ def test_a_code_drawn_twice_in_one_call_is_drawn_again(tmp_path: Path) -> None:
         assert sorted(got) == ["pt_other", "pt_same"]
     finally:
         led.close()
+
+
+def test_codes_are_found_in_every_run_of_the_index() -> None:
+    """Each run stays at least twice the next (a run that breaks that is merged into
+    the one before, in a cascade), the smallest packs wait in a dict; every code is
+    found wherever it went."""
+    sizes = [4000, 1000, 300, 50, 260]
+    index = packs.Index()
+    expected: dict[bytes, str] = {}
+    for pack, n in enumerate(sizes, 1):
+        keys = [hashlib.sha256(f"{pack}/{i}".encode()).digest()[:16] for i in range(n)]
+        toks = [f"c{pack}_{i}" for i in range(n)]
+        index.add(pack, b"".join(keys), np.array([t.encode() for t in toks]))
+        expected.update(zip(keys, toks, strict=True))
+    # 300 + 260 merged, then that with 1000; 4000 is more than twice 1560
+    assert [len(r) for r in index._runs] == [4000, 1560] and len(index._recent) == 50
+    absent = [hashlib.sha256(f"absent{i}".encode()).digest()[:16] for i in range(20)]
+    assert index.lookup([*expected, *absent]) == expected
+    assert index.packs_of("c2_999") == [2] and index.packs_of("c4_7") == [4]
+    assert index.packs_of("c5_0") == [5] and index.packs_of("nope") == []
+    assert index.taken(["c1_0", "c3_299", "c4_49", "c5_1", "zz"]) == [True] * 4 + [False]
+    assert len(index) == sum(sizes) and index.last == 5

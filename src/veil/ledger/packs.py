@@ -10,9 +10,9 @@ lookups go through a per-namespace index in memory, read incrementally from the 
 database's write lock, so "every pack after the last one read" is never missing one).
 
 The index holds, per code, 8 + 8 bytes of key, the token and 16 bytes to find its token
-again: ~52 bytes a code (5M codes ~260 MB). Large additions are merged into sorted numpy
-arrays (one linear merge); small ones (a service's few codes per request) go to dicts
-until there are enough of them to merge.
+again: ~52 bytes a code (5M codes ~260 MB), in sorted numpy runs of geometric sizes;
+small additions (a service's few codes per request) wait in dicts until there are enough
+of them for a run.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import numpy.typing as npt
 
 #: bytes of a row key (``vault._keys``)
 KEY = 16
-#: small additions wait in dicts until this many, then are merged into the arrays
-_RECENT = 65_536
+#: codes the dicts hold before they become a run of their own
+_RECENT = 4096
 _U64 = np.dtype(np.uint64)
 
 
@@ -39,8 +39,14 @@ def encode(tokens: Sequence[str], sealed: Sequence[bytes]) -> tuple[bytes, bytes
     """A pack's token and sealed-value columns: each the items concatenated plus their
     sizes as big-endian uint32 (the byte order PostgreSQL's ``int4send`` writes, so a
     migration in SQL produces the same format)."""
-    tb = [t.encode() for t in tokens]
-    return b"".join(tb), _sizes(tb), b"".join(sealed), _sizes(sealed)
+    joined = "".join(tokens).encode()
+    lengths = list(map(len, tokens))
+    if len(joined) == sum(lengths):  # all ASCII (codes are): characters are bytes
+        token_sizes = np.array(lengths, dtype=">u4").tobytes()
+    else:
+        tb = [t.encode() for t in tokens]
+        joined, token_sizes = b"".join(tb), _sizes(tb)
+    return joined, token_sizes, b"".join(sealed), _sizes(sealed)
 
 
 def split(blob: bytes, sizes: bytes) -> list[bytes]:
@@ -94,7 +100,7 @@ def _split_keys(keys: bytes) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uin
 
 
 @dataclass
-class _Arrays:
+class _Run:
     """Codes sorted by key (``hi`` first, then any order) and, separately, by token hash."""
 
     hi: npt.NDArray[np.uint64]
@@ -104,69 +110,118 @@ class _Arrays:
     tpack: npt.NDArray[np.int64]
 
     @classmethod
-    def empty(cls) -> _Arrays:
-        return cls(
-            np.empty(0, _U64),
-            np.empty(0, _U64),
-            np.empty(0, dtype="S1"),
-            np.empty(0, _U64),
-            np.empty(0, np.int64),
+    def of(cls, keys: bytes, tokens: npt.NDArray[np.bytes_], packs: npt.NDArray[np.int64]) -> _Run:
+        hi, lo = _split_keys(keys)
+        return cls._sorted(hi, lo, tokens, token_hashes(tokens), packs)
+
+    @classmethod
+    def _sorted(
+        cls,
+        hi: npt.NDArray[np.uint64],
+        lo: npt.NDArray[np.uint64],
+        tok: npt.NDArray[np.bytes_],
+        th: npt.NDArray[np.uint64],
+        tpack: npt.NDArray[np.int64],
+    ) -> _Run:
+        order = np.argsort(hi, kind="stable")
+        torder = np.argsort(th, kind="stable")
+        return cls(hi[order], lo[order], tok[order], th[torder], tpack[torder])
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def merged(self, other: _Run) -> _Run:
+        width = max(self.tok.dtype.itemsize, other.tok.dtype.itemsize)
+        return _Run._sorted(
+            np.concatenate([self.hi, other.hi]),
+            np.concatenate([self.lo, other.lo]),
+            np.concatenate([self.tok.astype(f"S{width}"), other.tok.astype(f"S{width}")]),
+            np.concatenate([self.th, other.th]),
+            np.concatenate([self.tpack, other.tpack]),
         )
 
-    def merged(
-        self,
-        keys: bytes,
-        tokens: npt.NDArray[np.bytes_],
-        packs: npt.NDArray[np.int64],
-    ) -> _Arrays:
-        """These arrays with more codes inserted (a linear merge, not a re-sort)."""
-        hi, lo = _split_keys(keys)
-        order = np.argsort(hi, kind="stable")
-        hi, lo, tok = hi[order], lo[order], tokens[order]
-        at = np.searchsorted(self.hi, hi)
-        th = token_hashes(tokens)
-        torder = np.argsort(th, kind="stable")
-        th, tp = th[torder], packs[torder]
-        tat = np.searchsorted(self.th, th)
-        width = max(self.tok.dtype.itemsize, tok.dtype.itemsize)
-        return _Arrays(
-            np.insert(self.hi, at, hi),
-            np.insert(self.lo, at, lo),
-            np.insert(self.tok.astype(f"S{width}"), at, tok.astype(f"S{width}")),
-            np.insert(self.th, tat, th),
-            np.insert(self.tpack, tat, tp),
-        )
+    def lookup(self, qhi: npt.NDArray[np.uint64], qlo: npt.NDArray[np.uint64]) -> dict[int, bytes]:
+        """Query position -> token of the queries this run holds."""
+        out: dict[int, bytes] = {}
+        pos = np.searchsorted(self.hi, qhi)
+        inside = pos < len(self.hi)
+        cand = np.where(inside, pos, 0)
+        same_hi = inside & (self.hi[cand] == qhi)
+        hit = same_hi & (self.lo[cand] == qlo)
+        out.update(zip(np.flatnonzero(hit).tolist(), self.tok[cand[hit]].tolist(), strict=True))
+        # Two keys sharing their first 8 bytes (~never): look along the run of equal hi.
+        for i in np.flatnonzero(same_hi & ~hit).tolist():
+            j = int(pos[i]) + 1
+            while j < len(self.hi) and self.hi[j] == qhi[i]:
+                if self.lo[j] == qlo[i]:
+                    out[i] = bytes(self.tok[j])
+                    break
+                j += 1
+        return out
+
+    def has_hash(self, th: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        pos = np.searchsorted(self.th, th)
+        inside = pos < len(self.th)
+        found: npt.NDArray[np.bool_] = inside & (self.th[np.where(inside, pos, 0)] == th)
+        return found
+
+    def packs_with_hash(self, h: np.uint64) -> list[int]:
+        j = int(np.searchsorted(self.th, h))
+        out = []
+        while j < len(self.th) and self.th[j] == h:
+            out.append(int(self.tpack[j]))
+            j += 1
+        return out
+
+
+#: additions of fewer codes than this go to the index's dicts (a service's few per
+#: request); larger ones become a sorted run of their own
+_SMALL = 256
 
 
 class Index:
     """One namespace's codes in memory: key -> token, token -> pack. Not thread-safe by
-    itself: callers hold :attr:`lock` around a refresh, the lookups and an addition."""
+    itself: callers hold :attr:`lock` around a refresh, the lookups and an addition.
+
+    Runs of sorted arrays, each at least twice the size of the next (a run is merged
+    into the one before it until that holds): at most log2(n) runs to search, and each
+    code is re-sorted O(log n) times over the index's life, however the codes arrive
+    (a Spark task's packs of ~10,000 merged into a linear array one by one had cost
+    O(n) each)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         #: the highest pack id read into this index
         self.last = 0
-        self._arrays = _Arrays.empty()
+        self._runs: list[_Run] = []
         self._recent: dict[bytes, str] = {}
         self._recent_tokens: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self._arrays.hi) + len(self._recent)
+        return sum(len(r) for r in self._runs) + len(self._recent)
 
     def add(self, pack: int, keys: bytes, tokens: npt.NDArray[np.bytes_]) -> None:
         """Codes of pack ``pack``: ``keys`` (16 bytes each) and their tokens, in order."""
         n = len(keys) // KEY
         if n != len(tokens):
             raise ValueError("a vault pack's keys and tokens differ in number")
-        if n < 4096 and len(self._recent) + n < _RECENT:
+        if n < _SMALL:
             for i, t in enumerate(tokens.tolist()):
                 tok = t.decode()
                 self._recent[keys[KEY * i : KEY * i + KEY]] = tok
                 self._recent_tokens[tok] = pack
+            if len(self._recent) >= _RECENT:
+                self._flush()
         else:
-            self._flush()
-            self._arrays = self._arrays.merged(keys, tokens, np.full(n, pack, dtype=np.int64))
+            self._push(_Run.of(keys, tokens, np.full(n, pack, dtype=np.int64)))
         self.last = max(self.last, pack)
+
+    def _push(self, run: _Run) -> None:
+        runs = self._runs
+        runs.append(run)
+        while len(runs) > 1 and len(runs[-2]) < 2 * len(runs[-1]):
+            last = runs.pop()
+            runs[-1] = runs[-1].merged(last)
 
     def _flush(self) -> None:
         if not self._recent:
@@ -174,40 +229,32 @@ class Index:
         keys = b"".join(self._recent)
         toks = np.array([t.encode() for t in self._recent.values()], dtype=np.bytes_)
         packs = np.array([self._recent_tokens[t] for t in self._recent.values()], np.int64)
-        self._arrays = self._arrays.merged(keys, toks, packs)
-        self._recent.clear()
-        self._recent_tokens.clear()
+        self._recent = {}
+        self._recent_tokens = {}
+        self._push(_Run.of(keys, toks, packs))
 
     def lookup(self, keys: Sequence[bytes]) -> dict[bytes, str]:
         """The stored token of each of ``keys`` that has one."""
         out: dict[bytes, str] = {}
-        rest: list[bytes] = []
         recent = self._recent
-        for k in keys:
-            t = recent.get(k)
-            if t is not None:
-                out[k] = t
-            else:
-                rest.append(k)
-        a = self._arrays
-        if not rest or not len(a.hi):
+        rest = [k for k in keys if k not in recent] if recent else list(keys)
+        if recent:
+            out.update((k, recent[k]) for k in keys if k in recent)
+        if not rest or not self._runs:
             return out
         qhi, qlo = _split_keys(b"".join(rest))
-        pos = np.searchsorted(a.hi, qhi)
-        inside = pos < len(a.hi)
-        cand = np.where(inside, pos, 0)
-        same_hi = inside & (a.hi[cand] == qhi)
-        hit = same_hi & (a.lo[cand] == qlo)
-        for i, t in zip(np.flatnonzero(hit).tolist(), a.tok[cand[hit]].tolist(), strict=True):
-            out[rest[i]] = t.decode()
-        # Two keys sharing their first 8 bytes (~never): look along the run of equal hi.
-        for i in np.flatnonzero(same_hi & ~hit).tolist():
-            j = int(pos[i]) + 1
-            while j < len(a.hi) and a.hi[j] == qhi[i]:
-                if a.lo[j] == qlo[i]:
-                    out[rest[i]] = bytes(a.tok[j]).decode()
-                    break
-                j += 1
+        where = np.arange(len(rest))
+        for run in self._runs:
+            hits = run.lookup(qhi, qlo)
+            if not hits:
+                continue
+            for i, t in hits.items():
+                out[rest[int(where[i])]] = t.decode()
+            keep = np.ones(len(qhi), dtype=bool)
+            keep[list(hits)] = False
+            qhi, qlo, where = qhi[keep], qlo[keep], where[keep]
+            if not len(qhi):
+                break
         return out
 
     def taken(self, tokens: Sequence[str]) -> list[bool]:
@@ -217,12 +264,11 @@ class Index:
             return []
         recent = self._recent_tokens
         out = [t in recent for t in tokens] if recent else [False] * len(tokens)
-        a = self._arrays
-        if len(a.th):
+        if self._runs:
             th = token_hashes(np.array([t.encode() for t in tokens], dtype=np.bytes_))
-            pos = np.searchsorted(a.th, th)
-            inside = pos < len(a.th)
-            hit = inside & (a.th[np.where(inside, pos, 0)] == th)
+            hit = np.zeros(len(tokens), dtype=bool)
+            for run in self._runs:
+                hit |= run.has_hash(th)
             out = [o or bool(h) for o, h in zip(out, hit.tolist(), strict=True)]
         return out
 
@@ -231,11 +277,8 @@ class Index:
         out = []
         if token in self._recent_tokens:
             out.append(self._recent_tokens[token])
-        a = self._arrays
-        if len(a.th):
+        if self._runs:
             h = token_hashes(np.array([token.encode()], dtype=np.bytes_))[0]
-            j = int(np.searchsorted(a.th, h))
-            while j < len(a.th) and a.th[j] == h:
-                out.append(int(a.tpack[j]))
-                j += 1
+            for run in self._runs:
+                out.extend(run.packs_with_hash(h))
         return out

@@ -118,14 +118,20 @@ def _ns(namespace: str) -> bytes:
 
 def _keys(namespace: str, lookups: Sequence[str]) -> dict[str, bytes]:
     """Each value's row key: the first 16 bytes of SHA-256 of namespace, NUL, lookup (a
-    collision would need 2**64 values in one table); the namespace's part hashed once and
-    copied. Stored vaults depend on this formula: it must not change."""
+    collision would need 2**64 values in one table). Stored vaults depend on this
+    formula: it must not change."""
+    return dict(zip(lookups, _key_list(namespace, lookups), strict=True))
+
+
+def _key_list(namespace: str, lookups: Sequence[str]) -> list[bytes]:
+    """:func:`_keys` in the order of ``lookups``, the namespace's part hashed once and
+    copied."""
     head = hashlib.sha256(namespace.encode() + b"\0")
-    out = {}
+    out = []
     for lk in lookups:
         h = head.copy()
         h.update(lk.encode())
-        out[lk] = h.digest()[:16]
+        out.append(h.digest()[:16])
     return out
 
 
@@ -183,7 +189,7 @@ class _Draft:
 def _draft(
     ns: bytes,
     index: packs.Index,
-    keys: dict[str, bytes],
+    keys: list[bytes],
     items: Sequence[tuple[str, bytes]],
     found: dict[bytes, str],
     make: Callable[[], str],
@@ -203,13 +209,13 @@ def _draft(
 
 
 def _first_sealed(
-    keys: dict[str, bytes], items: Sequence[tuple[str, bytes]], found: dict[bytes, str]
+    keys: list[bytes], items: Sequence[tuple[str, bytes]], found: dict[bytes, str]
 ) -> dict[bytes, bytes]:
-    """Key -> sealed value of each item not ``found``; a value given twice keeps the
-    first (both seal the same value; the first is the one a caller would expect)."""
+    """Key -> sealed value of each item not ``found`` (``keys`` are the items' keys, in
+    order); a value given twice keeps the first (both seal the same value; the first is
+    the one a caller would expect)."""
     out: dict[bytes, bytes] = {}
-    for lk, s in items:
-        k = keys[lk]
+    for k, (_, s) in zip(keys, items, strict=True):
         if k not in found and k not in out:
             out[k] = s
     return out
@@ -336,14 +342,14 @@ class SQLiteVault:
         if not items:
             return []
         ns = _ns(namespace)
-        keys = _keys(namespace, [lk for lk, _ in items])
+        keys = _key_list(namespace, [lk for lk, _ in items])
         index = self._index(ns)
         try:
             conn = self._conn()
             with index.lock:
                 self._refresh(conn, ns, index)
-                found = index.lookup(list(keys.values()))
-                if len(found) < len(keys):
+                found = index.lookup(keys)
+                if len(found) < len(keys) and any(k not in found for k in keys):
                     conn.execute("BEGIN IMMEDIATE")
                     try:
                         # Under the write lock: whatever another writer stored is read now.
@@ -365,7 +371,7 @@ class SQLiteVault:
         except sqlite3.Error as exc:
             self._index.clear()
             raise self._fail("issue tokens", exc) from None
-        return [found[keys[lk]] for lk, _ in items]
+        return [found[k] for k in keys]
 
     def find(self, namespace: str, token: str) -> bytes | None:
         ns = _ns(namespace)
@@ -452,15 +458,15 @@ class PostgresVault:
         if not items:
             return []
         ns = _ns(namespace)
-        keys = _keys(namespace, [lk for lk, _ in items])
+        keys = _key_list(namespace, [lk for lk, _ in items])
         index = self._index(ns)
         with self._lock, index.lock:
             try:
                 conn = self._connect()
                 self._refresh(conn, ns, index)
-                found = index.lookup(list(keys.values()))
+                found = index.lookup(keys)
                 draft: _Draft | None = None
-                if len(found) < len(keys):
+                if len(found) < len(keys) and any(k not in found for k in keys):
                     with conn.transaction():
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(ns),))
                         seen = index.last
@@ -474,7 +480,7 @@ class PostgresVault:
                 self._conn = None
                 self._index.clear()
                 raise self._fail("issue tokens", exc) from None
-        return [found[keys[lk]] for lk, _ in items]
+        return [found[k] for k in keys]
 
     def find(self, namespace: str, token: str) -> bytes | None:
         import psycopg

@@ -280,23 +280,22 @@ class RandomTokens:
         lookups = [h.hex() for h in hmac_sha256_many(self._lookup_key, datas)]
         pending: dict[str, bytes] = {}
         known: dict[str, str] = {}
-        cache = self._cache
+        hit = self._cache.get  # read once per value: another thread may clear the cache
         for lk, data in zip(lookups, datas, strict=True):
-            if lk in known or lk in pending:
-                continue
-            hit = cache.get(lk)
-            if hit is not None:
-                known[lk] = hit
+            code = hit(lk)
+            if code is None:
+                pending[lk] = data  # a repeated value: the same lookup, the same bytes
             else:
-                pending[lk] = data
+                known[lk] = code
         if pending:
             n = len(pending)
             nonces = os.urandom(12 * n)
             seal, aad = self._seal.encrypt, self._aad
-            items = []
-            for i, (lk, data) in enumerate(pending.items()):
-                nonce = nonces[12 * i : 12 * i + 12]
-                items.append((lk, nonce + seal(nonce, data, aad)))
+            cut = [nonces[i : i + 12] for i in range(0, 12 * n, 12)]
+            items = [
+                (lk, nonce + seal(nonce, data, aad))
+                for (lk, data), nonce in zip(pending.items(), cut, strict=True)
+            ]
             prefix = self._prefix
             drawn = iter([prefix + c for c in random_codes(n, self._length)])
 
@@ -312,6 +311,7 @@ class RandomTokens:
                 raise CannotApply("tokenize: the token vault could not issue a code") from None
             issued = dict(zip(pending, tokens, strict=True))
             known.update(issued)
+            cache = self._cache
             with self._lock:
                 if len(cache) + len(issued) > self.CACHE:
                     cache.clear()
