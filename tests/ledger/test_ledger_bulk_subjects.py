@@ -171,6 +171,7 @@ def test_pg_version_1_ledger_is_migrated(pg_url: str, pg_schema: str) -> None:
     _sql(pg_url, pg_schema, "DROP TABLE event_subject_sets")
     _sql(pg_url, pg_schema, "DROP TABLE token_vault")
     _sql(pg_url, pg_schema, "DROP TABLE token_vault_pack")
+    _sql(pg_url, pg_schema, "DROP TABLE token_vault_meta")
     _sql(pg_url, pg_schema, "DROP INDEX events_break_glass")
     _sql(pg_url, pg_schema, "DELETE FROM schema_migrations WHERE version >= 2")
     with _pg(pg_url, pg_schema) as led:

@@ -74,6 +74,7 @@ def test_postgres_rows_of_earlier_versions_are_packed_by_migration_5(
     with psycopg.connect(pg_url, autocommit=True) as c:
         c.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
         c.execute("DROP TABLE token_vault_pack")
+        c.execute("DROP TABLE token_vault_meta")
         c.execute("DELETE FROM schema_migrations WHERE version = 5")
         with c.cursor() as cur:
             cur.executemany("INSERT INTO token_vault VALUES (%s, %s, %s, %s)", rows)
@@ -218,3 +219,91 @@ def test_codes_are_found_in_every_run_of_the_index() -> None:
     assert index.packs_of("c5_0") == [5] and index.packs_of("nope") == []
     assert index.taken(["c1_0", "c3_299", "c4_49", "c5_1", "zz"]) == [True] * 4 + [False]
     assert len(index) == sum(sizes) and index.last == 5
+
+
+def _issue_in_child(path: str, seed: int, barrier: Any, results: Any) -> None:
+    """A separate process's vault (its own index), issuing the values the others issue,
+    each round started at the same moment as theirs."""
+    led = SQLiteLedger(path, KEY)
+    try:
+        vault = vault_for(led)
+        assert vault is not None
+        out: list[str] = []
+        for r in range(6):
+            # 2000 new values per round, the same in every process, in its own order
+            values = [f"v{r}_{(i * (2 * seed + 3)) % 2000}" for i in range(2000)]
+            barrier.wait(timeout=60)
+            got = vault.issue("ns", [(v, v.encode()) for v in values], _counter(f"p{seed}r{r}_"))
+            out.extend(f"{v}={t}" for v, t in zip(values, got, strict=True))
+        results.put(out)
+    finally:
+        led.close()
+
+
+def test_processes_issuing_at_once_agree_on_each_code(tmp_path: Path) -> None:
+    """First writer wins across processes (each with its own in-memory index): every
+    value gets one code, whichever process drew it, and the codes are unique."""
+    import multiprocessing
+
+    path = str(tmp_path / "l.db")
+    SQLiteLedger(path, KEY).close()
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [
+        ctx.Process(target=_issue_in_child, args=(path, s, barrier, results)) for s in range(3)
+    ]
+    for p in procs:
+        p.start()
+    runs = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    codes: dict[str, set[str]] = {}
+    for run in runs:
+        for pair in run:
+            v, t = pair.split("=")
+            codes.setdefault(v, set()).add(t)
+    assert len(codes) == 12_000 and all(len(ts) == 1 for ts in codes.values())
+    assert len({next(iter(ts)) for ts in codes.values()}) == 12_000
+
+
+def test_a_database_made_anew_or_restored_is_read_anew(tmp_path: Path) -> None:
+    """The process's index is shared by vaults on one database; a database replaced at
+    the same path (a new vault id) or restored from a copy (behind the index) must not
+    be answered from codes it does not hold."""
+    db = tmp_path / "l.db"
+
+    def copy(src: Path, dst: Path) -> None:  # SQLite's online backup: WAL included
+        with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+            a.backup(b)
+        b.close()
+        a.close()
+
+    def issue(values: list[str], prefix: str) -> list[str]:
+        led = SQLiteLedger(db, KEY)
+        try:
+            vault = vault_for(led)
+            assert vault is not None
+            return vault.issue("ns", [(v, v.encode()) for v in values], _counter(prefix))
+        finally:
+            led.close()
+
+    def find(token: str) -> bytes | None:
+        led = SQLiteLedger(db, KEY)
+        try:
+            vault = vault_for(led)
+            assert vault is not None
+            return vault.find("ns", token)
+        finally:
+            led.close()
+
+    first = issue(["a", "b"], "one_")
+    copy(db, tmp_path / "backup.db")
+    later = issue(["c"], "two_")
+    assert issue(["c"], "unused_") == later  # the same database: the code stays
+    copy(tmp_path / "backup.db", db)  # restored: "c" was never issued here
+    again = issue(["a", "c"], "three_")
+    assert again[0] == first[0] and again[1] == "three_000000"
+    assert find(again[1]) == b"c" and find(later[0]) is None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    assert issue(["a"], "four_") == ["four_000000"]  # a new database, a new vault

@@ -200,6 +200,13 @@ class Index:
     def __len__(self) -> int:
         return sum(len(r) for r in self._runs) + len(self._recent)
 
+    def clear(self) -> None:
+        """Forget every code (to read the packs again from the first)."""
+        self.last = 0
+        self._runs = []
+        self._recent = {}
+        self._recent_tokens = {}
+
     def add(self, pack: int, keys: bytes, tokens: npt.NDArray[np.bytes_]) -> None:
         """Codes of pack ``pack``: ``keys`` (16 bytes each) and their tokens, in order."""
         n = len(keys) // KEY

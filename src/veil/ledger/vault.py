@@ -35,6 +35,7 @@ import os
 import sqlite3
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -59,7 +60,10 @@ CREATE TABLE IF NOT EXISTS token_vault_pack (
     sealed_sizes BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS token_vault_pack_ns ON token_vault_pack (ns, id);
+CREATE TABLE IF NOT EXISTS token_vault_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO token_vault_meta VALUES ('id', lower(hex(randomblob(16))));
 """
+_VAULT_ID = "SELECT value FROM token_vault_meta WHERE key = 'id'"
 
 #: PostgreSQL migration 3 of the ledger schema (``veil.ledger.postgres.MIGRATIONS``): made
 #: with the ledger, under its advisory lock, so concurrent first uses do not race. Rows
@@ -87,6 +91,8 @@ CREATE TABLE token_vault_pack (
     sealed_sizes bytea NOT NULL
 );
 CREATE INDEX token_vault_pack_ns ON token_vault_pack (ns, id);
+CREATE TABLE token_vault_meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO token_vault_meta VALUES ('id', replace(gen_random_uuid()::text, '-', ''));
 INSERT INTO token_vault_pack (ns, keys, tokens, token_sizes, sealed, sealed_sizes)
 SELECT ns,
        string_agg(key, ''::bytea ORDER BY key),
@@ -232,19 +238,53 @@ def _sealed_in(row: Sequence[Any], token: str) -> bytes | None:
 
 
 class _Indexes:
-    """One :class:`packs.Index` per namespace, for one vault object."""
+    """The process's :class:`packs.Index` per (vault, namespace), shared by every vault
+    object on one database: a Spark executor opens a ledger (and a vault) per task, and
+    each task would otherwise read every code of the namespace again. A vault is known
+    by the random id stored with its packs (``token_vault_meta``), so a database made
+    anew at the same path is a new vault; an index ahead of its database (restored from
+    a backup) is read again from scratch (:func:`_refresh`)."""
+
+    #: indexes kept; the least recently used goes first
+    KEEP = 64
 
     def __init__(self) -> None:
-        self._by_ns: dict[bytes, packs.Index] = {}
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # In a child, a lock another thread held at fork time would never be released.
+        self._by: OrderedDict[tuple[str, bytes], packs.Index] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, ns: bytes) -> packs.Index:
+    def get(self, vault: str, ns: bytes) -> packs.Index:
         with self._lock:
-            return self._by_ns.setdefault(ns, packs.Index())
+            index = self._by.get((vault, ns))
+            if index is None:
+                index = self._by[(vault, ns)] = packs.Index()
+                if len(self._by) > self.KEEP:
+                    self._by.popitem(last=False)
+            else:
+                self._by.move_to_end((vault, ns))
+            return index
 
-    def clear(self) -> None:
+    def drop(self, vault: str | None) -> None:
+        """Forget ``vault``'s indexes (after an error midway, read them again)."""
         with self._lock:
-            self._by_ns.clear()
+            for key in [k for k in self._by if k[0] == vault]:
+                del self._by[key]
+
+
+_INDEXES = _Indexes()
+
+
+def _vault_id(row: Sequence[Any] | None) -> str:
+    if row is None:
+        raise LedgerError(
+            "token vault: its id is missing (table token_vault_meta)",
+            hint="the ledger's database was altered by hand; restore it from a backup",
+        )
+    return str(row[0])
 
 
 class SQLiteVault:
@@ -262,7 +302,8 @@ class SQLiteVault:
         self._local = threading.local()
         self._ready = False
         self._lock = threading.Lock()
-        self._index = _Indexes()
+        #: the vault's id (token_vault_meta), read with the schema
+        self._id = ""
 
     def _conn(self) -> sqlite3.Connection:
         if not files.database_writable(self.path):  # see veil.ledger.files: no SIGBUS
@@ -286,6 +327,7 @@ class SQLiteVault:
             with self._lock:
                 if not self._ready:
                     conn.executescript(_SQLITE_SCHEMA)
+                    self._id = _vault_id(conn.execute(_VAULT_ID).fetchone())
                     self._pack_old_rows(conn)
                     self._ready = True
         return conn
@@ -303,7 +345,7 @@ class SQLiteVault:
         try:
             spaces = conn.execute("SELECT DISTINCT ns FROM token_vault").fetchall()
             for (ns,) in spaces:
-                index = packs.Index()
+                index = packs.Index()  # this connection's view, not the shared one
                 self._refresh(conn, bytes(ns), index)
                 rows = conn.execute(
                     "SELECT key, token, sealed FROM token_vault WHERE ns = ? ORDER BY key", (ns,)
@@ -322,6 +364,9 @@ class SQLiteVault:
 
     @staticmethod
     def _refresh(conn: sqlite3.Connection, ns: bytes, index: packs.Index) -> None:
+        top = conn.execute("SELECT max(id) FROM token_vault_pack").fetchone()[0] or 0
+        if top < index.last:  # the database went back (a restored backup): read anew
+            index.clear()
         rows = conn.execute(
             "SELECT id, keys, tokens, token_sizes FROM token_vault_pack"
             " WHERE ns = ? AND id > ? ORDER BY id",
@@ -343,9 +388,9 @@ class SQLiteVault:
             return []
         ns = _ns(namespace)
         keys = _key_list(namespace, [lk for lk, _ in items])
-        index = self._index(ns)
         try:
             conn = self._conn()
+            index = _INDEXES.get(self._id, ns)
             with index.lock:
                 self._refresh(conn, ns, index)
                 found = index.lookup(keys)
@@ -369,15 +414,15 @@ class SQLiteVault:
         except LedgerError:
             raise
         except sqlite3.Error as exc:
-            self._index.clear()
+            _INDEXES.drop(self._id)
             raise self._fail("issue tokens", exc) from None
         return [found[k] for k in keys]
 
     def find(self, namespace: str, token: str) -> bytes | None:
         ns = _ns(namespace)
-        index = self._index(ns)
         try:
             conn = self._conn()
+            index = _INDEXES.get(self._id, ns)
             with index.lock:
                 self._refresh(conn, ns, index)
                 candidates = index.packs_of(token)
@@ -409,7 +454,8 @@ class PostgresVault:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = os.getpid()
-        self._index = _Indexes()
+        #: the vault's id (token_vault_meta), read on connecting
+        self._id = ""
 
     def _connect(self) -> Any:
         import psycopg
@@ -424,6 +470,7 @@ class PostgresVault:
                 " set_config('synchronous_commit', 'off', false)",
                 (sql.Identifier(self.schema).as_string(conn),),
             )
+            self._id = _vault_id(conn.execute(_VAULT_ID).fetchone())
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -442,6 +489,9 @@ class PostgresVault:
 
     @staticmethod
     def _refresh(conn: Any, ns: bytes, index: packs.Index) -> None:
+        top = conn.execute("SELECT max(id) FROM token_vault_pack").fetchone()[0] or 0
+        if top < index.last:  # the database went back (a restored backup): read anew
+            index.clear()
         rows = conn.execute(
             "SELECT id, keys, tokens, token_sizes FROM token_vault_pack"
             " WHERE ns = %s AND id > %s ORDER BY id",
@@ -459,26 +509,29 @@ class PostgresVault:
             return []
         ns = _ns(namespace)
         keys = _key_list(namespace, [lk for lk, _ in items])
-        index = self._index(ns)
-        with self._lock, index.lock:
+        with self._lock:
             try:
                 conn = self._connect()
-                self._refresh(conn, ns, index)
-                found = index.lookup(keys)
-                draft: _Draft | None = None
-                if len(found) < len(keys) and any(k not in found for k in keys):
-                    with conn.transaction():
-                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(ns),))
-                        seen = index.last
-                        self._refresh(conn, ns, index)
-                        draft = _draft(ns, index, keys, items, found, make, index.last != seen)
+                index = _INDEXES.get(self._id, ns)
+                with index.lock:
+                    self._refresh(conn, ns, index)
+                    found = index.lookup(keys)
+                    draft: _Draft | None = None
+                    if len(found) < len(keys) and any(k not in found for k in keys):
+                        with conn.transaction():
+                            lock = (self._lock_key(ns),)
+                            conn.execute("SELECT pg_advisory_xact_lock(%s)", lock)
+                            seen = index.last
+                            self._refresh(conn, ns, index)
+                            moved = index.last != seen
+                            draft = _draft(ns, index, keys, items, found, make, moved)
+                            if draft is not None:
+                                pack = conn.execute(_INSERT_PACK_PG, draft.values).fetchone()[0]
                         if draft is not None:
-                            pack = conn.execute(_INSERT_PACK_PG, draft.values).fetchone()[0]
-                    if draft is not None:
-                        draft.settle(index, int(pack), found)
+                            draft.settle(index, int(pack), found)
             except psycopg.Error as exc:
                 self._conn = None
-                self._index.clear()
+                _INDEXES.drop(self._id)
                 raise self._fail("issue tokens", exc) from None
         return [found[k] for k in keys]
 
@@ -486,12 +539,14 @@ class PostgresVault:
         import psycopg
 
         ns = _ns(namespace)
-        index = self._index(ns)
-        with self._lock, index.lock:
+        with self._lock:
             try:
                 conn = self._connect()
-                self._refresh(conn, ns, index)
-                for pack in index.packs_of(token):
+                index = _INDEXES.get(self._id, ns)
+                with index.lock:
+                    self._refresh(conn, ns, index)
+                    candidates = index.packs_of(token)
+                for pack in candidates:
                     row = conn.execute(
                         "SELECT tokens, token_sizes, sealed, sealed_sizes FROM token_vault_pack"
                         " WHERE id = %s",
