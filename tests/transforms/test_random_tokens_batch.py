@@ -62,3 +62,48 @@ def test_codes_stay_stable_across_cache_clears(
     for mrn in set(second) & set(third):
         assert second[mrn] == third[mrn]
     assert all(c.startswith("pt_") and c not in first for c in third.values())
+
+
+class _Counting:
+    """A vault that counts what it is asked to store."""
+
+    def __init__(self) -> None:
+        from veil.ledger.vault import MemoryVault
+
+        self.inner = MemoryVault()
+        self.stored: list[str] = []
+
+    def issue(self, namespace: str, items: Any, make: Any) -> list[str]:
+        self.stored.extend(lk for lk, _ in items)
+        return self.inner.issue(namespace, items, make)
+
+    def known(self, namespace: str, lookups: Any) -> dict[str, str]:
+        return self.inner.known(namespace, lookups)
+
+    def find(self, namespace: str, token: str) -> bytes | None:
+        return self.inner.find(namespace, token)
+
+
+def test_a_batch_run_again_is_looked_up_not_sealed_and_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the probe size, a batch whose values the vault knows (found by a sample) is
+    read from the vault: nothing new is sealed or stored, the codes are the first ones;
+    values among them the vault does not know yet still get codes of their own."""
+    from veil.transforms import get
+    from veil.transforms.base import BindContext, FieldType
+
+    monkeypatch.setattr(RandomTokens, "CACHE", 8)  # the cache cannot answer for them
+    vault = _Counting()
+    ctx = BindContext(
+        "patients", "patient_id", FieldType.STRING, "study-42", Keyring.demo(), vault=vault
+    )
+    spec = get("tokenize")
+    params = spec.parse_params({"key": "research-tokens", "prefix": "pt_", "mode": "random"})
+    op = spec.bind(params, ctx)
+    values = [f"MRN-{i}" for i in range(500)]
+    first = op.batch(values)
+    assert len(vault.stored) == 500
+    again = spec.bind(params, ctx).batch([*values, "MRN-new"])
+    assert again[:500] == first and again[500] not in first
+    assert len(vault.stored) == 501  # only the new value was sealed and stored

@@ -36,8 +36,8 @@ import sqlite3
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,7 +287,96 @@ def _vault_id(row: Sequence[Any] | None) -> str:
     return str(row[0])
 
 
-class SQLiteVault:
+class _PackedVault:
+    """``issue``, ``known`` and ``find`` over packs; a backend gives the connection
+    (:meth:`_session`), the write lock (:meth:`_writing`) and its SQL placeholder."""
+
+    #: the DB-API placeholder of the backend's driver
+    _MARK = "?"
+    #: the vault's id (token_vault_meta), read when the backend connects
+    _id = ""
+
+    def _session(self, what: str) -> AbstractContextManager[Any]:
+        """A connection; database errors leave it as a LedgerError saying ``what``
+        failed (and the process's indexes of this vault are read again next time)."""
+        raise NotImplementedError
+
+    def _writing(self, conn: Any, ns: bytes) -> AbstractContextManager[None]:
+        """A transaction that holds the namespace's write lock until it commits."""
+        raise NotImplementedError
+
+    def _insert(self, conn: Any, values: tuple[bytes, ...]) -> int:
+        raise NotImplementedError
+
+    def _refresh(self, conn: Any, ns: bytes, index: packs.Index) -> None:
+        """Read the packs of ``ns`` written since ``index`` last read."""
+        top = conn.execute("SELECT max(id) FROM token_vault_pack").fetchone()[0] or 0
+        if top < index.last:  # the database went back (a restored backup): read anew
+            index.clear()
+        m = self._MARK
+        rows = conn.execute(
+            "SELECT id, keys, tokens, token_sizes FROM token_vault_pack"  # noqa: S608
+            f" WHERE ns = {m} AND id > {m} ORDER BY id",
+            (ns, index.last),
+        ).fetchall()
+        for pack, keys, tokens, sizes in rows:
+            index.add(int(pack), bytes(keys), packs.token_array(bytes(tokens), bytes(sizes)))
+
+    def issue(
+        self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
+    ) -> list[str]:
+        if not items:
+            return []
+        ns = _ns(namespace)
+        keys = _key_list(namespace, [lk for lk, _ in items])
+        with self._session("issue tokens") as conn:
+            index = _INDEXES.get(self._id, ns)
+            with index.lock:
+                self._refresh(conn, ns, index)
+                found = index.lookup(keys)
+                if len(found) < len(keys) and any(k not in found for k in keys):
+                    draft: _Draft | None = None
+                    with self._writing(conn, ns):
+                        # Under the write lock: whatever another writer stored is read now.
+                        seen = index.last
+                        self._refresh(conn, ns, index)
+                        draft = _draft(ns, index, keys, items, found, make, index.last != seen)
+                        if draft is not None:
+                            pack = self._insert(conn, draft.values)
+                    if draft is not None:  # committed: now the index may hold them
+                        draft.settle(index, pack, found)
+        return [found[k] for k in keys]
+
+    def known(self, namespace: str, lookups: Sequence[str]) -> dict[str, str]:
+        ns = _ns(namespace)
+        keys = _key_list(namespace, lookups)
+        with self._session("read tokens") as conn:
+            index = _INDEXES.get(self._id, ns)
+            with index.lock:
+                self._refresh(conn, ns, index)
+                found = index.lookup(keys)
+        return {lk: found[k] for lk, k in zip(lookups, keys, strict=True) if k in found}
+
+    def find(self, namespace: str, token: str) -> bytes | None:
+        ns = _ns(namespace)
+        with self._session("read a token") as conn:
+            index = _INDEXES.get(self._id, ns)
+            with index.lock:
+                self._refresh(conn, ns, index)
+                candidates = index.packs_of(token)
+            for pack in candidates:
+                row = conn.execute(
+                    "SELECT tokens, token_sizes, sealed, sealed_sizes FROM token_vault_pack"  # noqa: S608
+                    f" WHERE id = {self._MARK}",
+                    (pack,),
+                ).fetchone()
+                hit = _sealed_in(row, token) if row else None
+                if hit is not None:
+                    return hit
+        return None
+
+
+class SQLiteVault(_PackedVault):
     """The vault in a SQLite ledger file; one connection per thread.
 
     Codes live in packs (``veil.ledger.packs``): one row per call that issued new codes,
@@ -302,8 +391,6 @@ class SQLiteVault:
         self._local = threading.local()
         self._ready = False
         self._lock = threading.Lock()
-        #: the vault's id (token_vault_meta), read with the schema
-        self._id = ""
 
     def _conn(self) -> sqlite3.Connection:
         if not files.database_writable(self.path):  # see veil.ledger.files: no SIGBUS
@@ -332,6 +419,33 @@ class SQLiteVault:
                     self._ready = True
         return conn
 
+    @contextmanager
+    def _session(self, what: str) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
+        except sqlite3.Error as exc:
+            _INDEXES.drop(self._id)
+            raise LedgerError(
+                f"token vault in ledger {self.path}: could not {what} ({type(exc).__name__})",
+                hint="nothing was disclosed; check the ledger file, then retry",
+            ) from None
+
+    @contextmanager
+    def _writing(self, conn: sqlite3.Connection, ns: bytes) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    def _insert(self, conn: sqlite3.Connection, values: tuple[bytes, ...]) -> int:
+        pack = conn.execute(_INSERT_PACK_SQLITE, values).lastrowid
+        assert pack is not None
+        return pack
+
     def _pack_old_rows(self, conn: sqlite3.Connection) -> None:
         """Move codes of the one-row-per-code table (veil before packs) into packs, in one
         transaction; a code whose value a pack already holds is dropped (the pack's code
@@ -341,8 +455,7 @@ class SQLiteVault:
             return
         if conn.execute("SELECT 1 FROM token_vault LIMIT 1").fetchone() is None:
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing(conn, b""):
             spaces = conn.execute("SELECT DISTINCT ns FROM token_vault").fetchall()
             for (ns,) in spaces:
                 index = packs.Index()  # this connection's view, not the shared one
@@ -353,99 +466,18 @@ class SQLiteVault:
                 known = index.lookup([bytes(r[0]) for r in rows])
                 rows = [(bytes(k), str(t), bytes(s)) for k, t, s in rows if bytes(k) not in known]
                 for i in range(0, len(rows), _PACK_ROWS):
-                    part = rows[i : i + _PACK_ROWS]
-                    conn.execute(_INSERT_PACK_SQLITE, _pack_rows(bytes(ns), part))
+                    self._insert(conn, _pack_rows(bytes(ns), rows[i : i + _PACK_ROWS]))
             conn.execute("DELETE FROM token_vault")
-            conn.execute("COMMIT")
-        except BaseException:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _refresh(conn: sqlite3.Connection, ns: bytes, index: packs.Index) -> None:
-        top = conn.execute("SELECT max(id) FROM token_vault_pack").fetchone()[0] or 0
-        if top < index.last:  # the database went back (a restored backup): read anew
-            index.clear()
-        rows = conn.execute(
-            "SELECT id, keys, tokens, token_sizes FROM token_vault_pack"
-            " WHERE ns = ? AND id > ? ORDER BY id",
-            (ns, index.last),
-        )
-        for pack, keys, tokens, sizes in rows:
-            index.add(pack, bytes(keys), packs.token_array(bytes(tokens), bytes(sizes)))
-
-    def _fail(self, what: str, exc: BaseException) -> LedgerError:
-        return LedgerError(
-            f"token vault in ledger {self.path}: could not {what} ({type(exc).__name__})",
-            hint="nothing was disclosed; check the ledger file, then retry",
-        )
-
-    def issue(
-        self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
-    ) -> list[str]:
-        if not items:
-            return []
-        ns = _ns(namespace)
-        keys = _key_list(namespace, [lk for lk, _ in items])
-        try:
-            conn = self._conn()
-            index = _INDEXES.get(self._id, ns)
-            with index.lock:
-                self._refresh(conn, ns, index)
-                found = index.lookup(keys)
-                if len(found) < len(keys) and any(k not in found for k in keys):
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        # Under the write lock: whatever another writer stored is read now.
-                        seen = index.last
-                        self._refresh(conn, ns, index)
-                        draft = _draft(ns, index, keys, items, found, make, index.last != seen)
-                        if draft is not None:
-                            pack = conn.execute(_INSERT_PACK_SQLITE, draft.values).lastrowid
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        with suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                        raise
-                    if draft is not None:
-                        assert pack is not None
-                        draft.settle(index, pack, found)
-        except LedgerError:
-            raise
-        except sqlite3.Error as exc:
-            _INDEXES.drop(self._id)
-            raise self._fail("issue tokens", exc) from None
-        return [found[k] for k in keys]
-
-    def find(self, namespace: str, token: str) -> bytes | None:
-        ns = _ns(namespace)
-        try:
-            conn = self._conn()
-            index = _INDEXES.get(self._id, ns)
-            with index.lock:
-                self._refresh(conn, ns, index)
-                candidates = index.packs_of(token)
-            for pack in candidates:
-                row = conn.execute(
-                    "SELECT tokens, token_sizes, sealed, sealed_sizes FROM token_vault_pack"
-                    " WHERE id = ?",
-                    (pack,),
-                ).fetchone()
-                hit = _sealed_in(row, token) if row else None
-                if hit is not None:
-                    return hit
-        except sqlite3.Error as exc:
-            raise self._fail("read a token", exc) from None
-        return None
 
 
-class PostgresVault:
+class PostgresVault(_PackedVault):
     """The vault in a PostgreSQL ledger's schema; one connection behind a lock.
 
     Packs as in :class:`SQLiteVault`; the write lock is a transaction-scoped advisory
     lock per (schema, namespace), so a namespace's packs commit in the order of their ids
     and an incremental read never skips one."""
+
+    _MARK = "%s"
 
     def __init__(self, params: dict[str, Any], schema: str, location: str) -> None:
         self._params = params
@@ -454,8 +486,6 @@ class PostgresVault:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = os.getpid()
-        #: the vault's id (token_vault_meta), read on connecting
-        self._id = ""
 
     def _connect(self) -> Any:
         import psycopg
@@ -474,91 +504,36 @@ class PostgresVault:
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
-    def _fail(self, what: str, exc: BaseException) -> LedgerError:
-        state = getattr(exc, "sqlstate", None)
-        code = f", SQLSTATE {state}" if state else ""
-        return LedgerError(
-            f"token vault at {self.location} (schema {self.schema}): could not {what} "
-            f"({type(exc).__name__}{code})",
-            hint="nothing was disclosed; check that PostgreSQL is reachable, then retry",
-        )
-
-    def _lock_key(self, ns: bytes) -> int:
-        digest = hashlib.sha256(self.schema.encode() + b"\0vault\0" + ns).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
-
-    @staticmethod
-    def _refresh(conn: Any, ns: bytes, index: packs.Index) -> None:
-        top = conn.execute("SELECT max(id) FROM token_vault_pack").fetchone()[0] or 0
-        if top < index.last:  # the database went back (a restored backup): read anew
-            index.clear()
-        rows = conn.execute(
-            "SELECT id, keys, tokens, token_sizes FROM token_vault_pack"
-            " WHERE ns = %s AND id > %s ORDER BY id",
-            (ns, index.last),
-        ).fetchall()
-        for pack, keys, tokens, sizes in rows:
-            index.add(int(pack), bytes(keys), packs.token_array(bytes(tokens), bytes(sizes)))
-
-    def issue(
-        self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
-    ) -> list[str]:
+    @contextmanager
+    def _session(self, what: str) -> Iterator[Any]:
         import psycopg
 
-        if not items:
-            return []
-        ns = _ns(namespace)
-        keys = _key_list(namespace, [lk for lk, _ in items])
         with self._lock:
             try:
-                conn = self._connect()
-                index = _INDEXES.get(self._id, ns)
-                with index.lock:
-                    self._refresh(conn, ns, index)
-                    found = index.lookup(keys)
-                    draft: _Draft | None = None
-                    if len(found) < len(keys) and any(k not in found for k in keys):
-                        with conn.transaction():
-                            lock = (self._lock_key(ns),)
-                            conn.execute("SELECT pg_advisory_xact_lock(%s)", lock)
-                            seen = index.last
-                            self._refresh(conn, ns, index)
-                            moved = index.last != seen
-                            draft = _draft(ns, index, keys, items, found, make, moved)
-                            if draft is not None:
-                                pack = conn.execute(_INSERT_PACK_PG, draft.values).fetchone()[0]
-                        if draft is not None:
-                            draft.settle(index, int(pack), found)
+                yield self._connect()
             except psycopg.Error as exc:
                 self._conn = None
                 _INDEXES.drop(self._id)
-                raise self._fail("issue tokens", exc) from None
-        return [found[k] for k in keys]
+                state = getattr(exc, "sqlstate", None)
+                code = f", SQLSTATE {state}" if state else ""
+                raise LedgerError(
+                    f"token vault at {self.location} (schema {self.schema}): could not {what} "
+                    f"({type(exc).__name__}{code})",
+                    hint="nothing was disclosed; check that PostgreSQL is reachable, then retry",
+                ) from None
 
-    def find(self, namespace: str, token: str) -> bytes | None:
-        import psycopg
+    @contextmanager
+    def _writing(self, conn: Any, ns: bytes) -> Iterator[None]:
+        digest = hashlib.sha256(self.schema.encode() + b"\0vault\0" + ns).digest()
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)",
+                (int.from_bytes(digest[:8], "big", signed=True),),
+            )
+            yield
 
-        ns = _ns(namespace)
-        with self._lock:
-            try:
-                conn = self._connect()
-                index = _INDEXES.get(self._id, ns)
-                with index.lock:
-                    self._refresh(conn, ns, index)
-                    candidates = index.packs_of(token)
-                for pack in candidates:
-                    row = conn.execute(
-                        "SELECT tokens, token_sizes, sealed, sealed_sizes FROM token_vault_pack"
-                        " WHERE id = %s",
-                        (pack,),
-                    ).fetchone()
-                    hit = _sealed_in(row, token) if row else None
-                    if hit is not None:
-                        return hit
-            except psycopg.Error as exc:
-                self._conn = None
-                raise self._fail("read a token", exc) from None
-        return None
+    def _insert(self, conn: Any, values: tuple[bytes, ...]) -> int:
+        return int(conn.execute(_INSERT_PACK_PG, values).fetchone()[0])
 
 
 #: One vault per ledger object, dropped with it (ids are reused after collection).
@@ -609,6 +584,11 @@ class MemoryVault:
                     self._sealed[(namespace, token)] = sealed
                 out.append(token)
         return out
+
+    def known(self, namespace: str, lookups: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            got = {lk: self._by_lookup.get((namespace, lk)) for lk in lookups}
+        return {lk: t for lk, t in got.items() if t is not None}
 
     def find(self, namespace: str, token: str) -> bytes | None:
         with self._lock:

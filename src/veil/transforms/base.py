@@ -83,6 +83,11 @@ class TokenVault(Protocol):
         sealed value. Raises on any storage failure (the value is then withheld)."""
         ...
 
+    def known(self, namespace: str, lookups: Sequence[str]) -> dict[str, str]:
+        """The stored code of each of ``lookups`` that has one (nothing is written):
+        callers seal only the values this leaves out."""
+        ...
+
     def find(self, namespace: str, token: str) -> bytes | None:
         """The sealed value stored under ``token``, or None if it was never issued."""
         ...
