@@ -307,3 +307,20 @@ def test_a_database_made_anew_or_restored_is_read_anew(tmp_path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     assert issue(["a"], "four_") == ["four_000000"]  # a new database, a new vault
+
+
+def test_without_numpy_the_index_is_dicts(tmp_path: Path, monkeypatch: Any) -> None:
+    """A core install (no `bulk` extra, no numpy): the same codes, found from dicts."""
+    monkeypatch.setattr(packs, "HAVE_NUMPY", False)
+    led = SQLiteLedger(tmp_path / "l.db", KEY)
+    try:
+        vault, other = vault_for(led), led.token_vault()
+        assert vault is not None
+        first = vault.issue("ns", [(f"v{i}", b"s") for i in range(5000)], _counter("a_"))
+        assert packs.token_array(*packs.encode(["x", "y"], [b"", b""])[:2]) == [b"x", b"y"]
+        again = other.issue("ns", [(f"v{i}", b"s") for i in range(4990, 5010)], _counter("b_"))
+        assert again[:10] == first[4990:] and again[10:] == [f"b_{i:06d}" for i in range(10)]
+        assert other.known("ns", ["v7", "nope"]) == {"v7": first[7]}
+        assert vault.find("ns", first[123]) == b"s"
+    finally:
+        led.close()

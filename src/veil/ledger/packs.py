@@ -9,7 +9,8 @@ lookups go through a per-namespace index in memory, read incrementally from the 
 (pack ids only grow, and a namespace's packs are written one at a time under the
 database's write lock, so "every pack after the last one read" is never missing one).
 
-The index holds, per code, 8 + 8 bytes of key, the token and 16 bytes to find its token
+Without numpy (a core install, no `bulk` extra) the index is the dicts alone. With it, it
+holds, per code, 8 + 8 bytes of key, the token and 16 bytes to find its token
 again: ~52 bytes a code (5M codes ~260 MB), in sorted numpy runs of geometric sizes;
 small additions (a service's few codes per request) wait in dicts until there are enough
 of them for a run.
@@ -17,22 +18,29 @@ of them for a run.
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+try:  # numpy comes with the `bulk` extra; a core install keeps its codes in dicts
+    import numpy as np
+    import numpy.typing as npt
+
+    HAVE_NUMPY = True
+except ImportError:  # pragma: no cover - tested in a child process (tests/test_extras.py)
+    HAVE_NUMPY = False
 
 #: bytes of a row key (``vault._keys``)
 KEY = 16
 #: codes the dicts hold before they become a run of their own
 _RECENT = 4096
-_U64 = np.dtype(np.uint64)
 
 
-def _sizes(items: Sequence[bytes]) -> bytes:
-    return np.array(list(map(len, items)), dtype=">u4").tobytes()
+def _sizes(items: Sequence[bytes] | Sequence[str]) -> bytes:
+    return struct.pack(f">{len(items)}I", *map(len, items))
 
 
 def encode(tokens: Sequence[str], sealed: Sequence[bytes]) -> tuple[bytes, bytes, bytes, bytes]:
@@ -40,9 +48,8 @@ def encode(tokens: Sequence[str], sealed: Sequence[bytes]) -> tuple[bytes, bytes
     sizes as big-endian uint32 (the byte order PostgreSQL's ``int4send`` writes, so a
     migration in SQL produces the same format)."""
     joined = "".join(tokens).encode()
-    lengths = list(map(len, tokens))
-    if len(joined) == sum(lengths):  # all ASCII (codes are): characters are bytes
-        token_sizes = np.array(lengths, dtype=">u4").tobytes()
+    if len(joined) == sum(map(len, tokens)):  # all ASCII (codes are): characters are bytes
+        token_sizes = _sizes(tokens)
     else:
         tb = [t.encode() for t in tokens]
         joined, token_sizes = b"".join(tb), _sizes(tb)
@@ -51,7 +58,7 @@ def encode(tokens: Sequence[str], sealed: Sequence[bytes]) -> tuple[bytes, bytes
 
 def split(blob: bytes, sizes: bytes) -> list[bytes]:
     """The items of one packed column."""
-    ends = np.cumsum(np.frombuffer(sizes, dtype=">u4"), dtype=np.int64).tolist()
+    ends = accumulate(struct.unpack(f">{len(sizes) // 4}I", sizes))
     out, start = [], 0
     for end in ends:
         out.append(blob[start:end])
@@ -59,9 +66,11 @@ def split(blob: bytes, sizes: bytes) -> list[bytes]:
     return out
 
 
-def token_array(blob: bytes, sizes: bytes) -> npt.NDArray[np.bytes_]:
-    """A pack's tokens as a numpy bytes array (zero-copy when all have one width, as the
-    codes of one namespace do)."""
+def token_array(blob: bytes, sizes: bytes) -> Any:
+    """A pack's tokens: a numpy bytes array (zero-copy when all have one width, as the
+    codes of one namespace do), or a list of bytes without numpy."""
+    if not HAVE_NUMPY:
+        return split(blob, sizes)
     sz = np.frombuffer(sizes, dtype=">u4")
     if len(sz) and (sz == sz[0]).all() and sz[0] > 0:
         return np.frombuffer(blob, dtype=f"S{int(sz[0])}")
@@ -70,7 +79,7 @@ def token_array(blob: bytes, sizes: bytes) -> npt.NDArray[np.bytes_]:
 
 def _position_weights(width: int) -> npt.NDArray[np.uint64]:
     """Odd 64-bit multipliers, one per byte position (splitmix64 of the position)."""
-    x = (np.arange(1, width + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).astype(_U64)
+    x = (np.arange(1, width + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
     x ^= x >> np.uint64(30)
     x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(27)
@@ -86,17 +95,17 @@ def token_hashes(tokens: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
     (issue): the hash only narrows the search."""
     n = len(tokens)
     if n == 0:
-        return np.empty(0, dtype=_U64)
+        return np.empty(0, dtype=np.uint64)
     width = tokens.dtype.itemsize
-    cols = np.ascontiguousarray(tokens).view(np.uint8).reshape(n, width).astype(_U64)
+    cols = np.ascontiguousarray(tokens).view(np.uint8).reshape(n, width).astype(np.uint64)
     with np.errstate(over="ignore"):
-        out: npt.NDArray[np.uint64] = (cols * _position_weights(width)).sum(axis=1, dtype=_U64)
+        out: npt.NDArray[np.uint64] = (cols * _position_weights(width)).sum(axis=1, dtype=np.uint64)
     return out
 
 
 def _split_keys(keys: bytes) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     both = np.frombuffer(keys, dtype=">u8").reshape(-1, 2)
-    return both[:, 0].astype(_U64), both[:, 1].astype(_U64)
+    return both[:, 0].astype(np.uint64), both[:, 1].astype(np.uint64)
 
 
 @dataclass
@@ -207,17 +216,19 @@ class Index:
         self._recent = {}
         self._recent_tokens = {}
 
-    def add(self, pack: int, keys: bytes, tokens: npt.NDArray[np.bytes_]) -> None:
-        """Codes of pack ``pack``: ``keys`` (16 bytes each) and their tokens, in order."""
+    def add(self, pack: int, keys: bytes, tokens: Any) -> None:
+        """Codes of pack ``pack``: ``keys`` (16 bytes each) and their tokens, in order
+        (:func:`token_array`)."""
         n = len(keys) // KEY
         if n != len(tokens):
             raise ValueError("a vault pack's keys and tokens differ in number")
-        if n < _SMALL:
-            for i, t in enumerate(tokens.tolist()):
+        if n < _SMALL or not HAVE_NUMPY:
+            listed = tokens if isinstance(tokens, list) else tokens.tolist()
+            for i, t in enumerate(listed):
                 tok = t.decode()
                 self._recent[keys[KEY * i : KEY * i + KEY]] = tok
                 self._recent_tokens[tok] = pack
-            if len(self._recent) >= _RECENT:
+            if len(self._recent) >= _RECENT and HAVE_NUMPY:
                 self._flush()
         else:
             self._push(_Run.of(keys, tokens, np.full(n, pack, dtype=np.int64)))
