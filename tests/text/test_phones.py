@@ -94,7 +94,7 @@ texts = st.lists(
 def test_same_phones_as_presidio_on_number_soup(text: str, regions: list[str]) -> None:
     veil = VeilPhoneRecognizer(tuple(regions))
     stock = PhoneRecognizer(supported_regions=tuple(regions))
-    assert spans(veil, text) == spans(stock, text)
+    assert spans(veil, text) == spans(stock, text), repr((text, regions))
 
 
 @settings(max_examples=500, deadline=None)
@@ -130,3 +130,62 @@ def test_every_short_run_is_ruled_out_correctly(region: str) -> None:
             if plan.cannot_parse(run):
                 with contextlib.suppress(phonenumbers.NumberParseException):
                     assert not phonenumbers.is_valid_number(phonenumbers.parse(run, region))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call +44 20 7946 0958 or +1 (415) 555-2671 today",
+        "x+44 20 7946 0958",  # a letter right before the run
+        "+33 1 42 68 53 00, +49 30 901820; (+44) 20 7946 0958",
+        "+1 415 555 2671 ext. 12 and 020 7946 0958 and +\uff11 415 555 2671",
+        "numbers +44 20 7946 0958 +44 20 7946 0958",  # the same run twice
+        # no calling code after the plus: parsed again without it, the US reads its
+        # international prefix 011 (found by the number soup below)
+        "+01149\u0ce90000",
+        "+011 49 30 901820 and +0044 20 7946 0958 and +(44) 20 7946 0958",
+    ],
+)
+def test_international_runs_judged_once_per_text_match_presidio(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run starting with a plus sign and a calling code is parsed once per text and
+    shared by the four region passes: the spans and scores stay Presidio's, and every
+    result (its explanation too) is what veil gives without the sharing."""
+    from veil.text import phones
+
+    regions = ("US", "GB", "DE", "FR")
+
+    def seen(results: Any) -> list[tuple[int, int, float, str]]:
+        return sorted(
+            (r.start, r.end, r.score, r.analysis_explanation.textual_explanation) for r in results
+        )
+
+    shared = seen(VeilPhoneRecognizer(regions).analyze(text, ["PHONE_NUMBER"], None))
+    stock = PhoneRecognizer(supported_regions=regions).analyze(text, ["PHONE_NUMBER"], None)
+    # (Presidio's loop reuses its region variable for the region a match parses to, so
+    # its explanations can name another pass's region; veil names the right one.)
+    assert [r[:3] for r in shared] == sorted((r.start, r.end, r.score) for r in stock)
+    monkeypatch.setattr(phones, "calling_code_after_plus", lambda candidate: False)
+    assert shared == seen(VeilPhoneRecognizer(regions).analyze(text, ["PHONE_NUMBER"], None))
+    assert shared
+
+
+@pytest.mark.parametrize(
+    ("candidate", "shared"),
+    [
+        ("+44 20 7946 0958", True),
+        ("+1 415 555 2671", True),
+        ("+ (33) 1 42 68 53 00", True),
+        ("\uff0b44 20 7946 0958", True),
+        ("+011 49 30 901820", False),  # no calling code 0: region-dependent retry
+        ("+999 123", False),  # no known calling code
+        ("+\u0ce944 123", False),  # a digit phonenumbers reads that is not ASCII
+        ("44 20 7946 0958", False),
+        ("+", False),
+    ],
+)
+def test_which_runs_are_judged_once(candidate: str, shared: bool) -> None:
+    from veil.text.phones import calling_code_after_plus
+
+    assert calling_code_after_plus(candidate) is shared

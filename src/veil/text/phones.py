@@ -135,11 +135,50 @@ def national_plan(region: str) -> NationalPlan | None:
 phonenumbers.enable_pattern_cache()
 
 
+#: the plus signs phonenumbers reads as "an international number follows"
+_PLUS = frozenset("+\uff0b")
+_SEPARATORS = frozenset(" -.()/")
+
+
+def calling_code_after_plus(candidate: str) -> bool:
+    """True if ``candidate`` is a plus sign, then (after separators) ASCII digits that
+    start with a calling code phonenumbers knows. Only then does its parse ignore the
+    default region: after a plus with no known calling code (``+011 49 ...``),
+    phonenumbers parses again without the plus, reading the default region's
+    international prefix (US ``011``), so the verdict depends on the region."""
+    if candidate[:1] not in _PLUS:
+        return False
+    digits = ""
+    for ch in candidate[1:]:
+        if ch in _SEPARATORS and not digits:
+            continue
+        if not ("0" <= ch <= "9"):
+            break
+        digits += ch
+        if len(digits) == 3:
+            break
+    if not digits or digits[0] == "0":
+        return False
+    return any(int(digits[:i]) in COUNTRY_CODE_TO_REGION_CODE for i in range(1, len(digits) + 1))
+
+
 class _Matcher(phonenumbers.PhoneNumberMatcher):
-    def __init__(self, text: str, region: str, leniency: int) -> None:
+    def __init__(
+        self,
+        text: str,
+        region: str,
+        leniency: int,
+        international: dict[tuple[int, str], Any] | None = None,
+    ) -> None:
         super().__init__(text, region, leniency=leniency)
         # The plans rest on validity; the POSSIBLE leniency asks for a length only.
         self._plan = national_plan(region) if leniency >= Leniency.VALID else None
+        #: verdicts on runs that start with a plus sign and a known calling code, shared
+        #: by the matchers of one text: parse then ignores the region, and at VALID
+        #: leniency nothing else in the verdict depends on it either (the national-prefix
+        #: check passes numbers not read with the default region; the checks of the
+        #: characters around the run depend on the text and offset)
+        self._international = international if leniency == Leniency.VALID else None
 
     def _extract_match(self, candidate: str, offset: int) -> Any:
         if self._plan is not None and self._plan.too_short(candidate):
@@ -149,7 +188,13 @@ class _Matcher(phonenumbers.PhoneNumberMatcher):
     def _parse_and_verify(self, candidate: str, offset: int) -> Any:
         if self._plan is not None and self._plan.cannot_parse(candidate):
             return None
-        return super()._parse_and_verify(candidate, offset)
+        shared = self._international
+        if shared is None or not calling_code_after_plus(candidate):
+            return super()._parse_and_verify(candidate, offset)
+        key = (offset, candidate)
+        if key not in shared:
+            shared[key] = super()._parse_and_verify(candidate, offset)
+        return shared[key]
 
 
 class VeilPhoneRecognizer(PhoneRecognizer):
@@ -162,13 +207,19 @@ class VeilPhoneRecognizer(PhoneRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
         # The loop of PhoneRecognizer.analyze (presidio-analyzer 2.2), on _Matcher.
         results = []
+        international: dict[tuple[int, str], Any] = {}
+        #: per matched string, parsed once without a default region: (parsed?, its region)
+        regions: dict[str, tuple[bool, str | None]] = {}
         for region in self.supported_regions:
-            for match in _Matcher(text, region, leniency=self.leniency or 0):
-                found = region
-                try:
-                    parsed = phonenumbers.parse(text[match.start : match.end])
-                    found = phonenumbers.region_code_for_number(parsed)
-                except NumberParseException:
-                    pass
+            for match in _Matcher(text, region, self.leniency or 0, international):
+                raw = text[match.start : match.end]
+                if raw not in regions:
+                    try:
+                        number = phonenumbers.parse(raw)
+                        regions[raw] = (True, phonenumbers.region_code_for_number(number))
+                    except NumberParseException:
+                        regions[raw] = (False, None)
+                parsed, own = regions[raw]
+                found = own if parsed else region
                 results.append(self._get_recognizer_result(match, text, found, nlp_artifacts))  # type: ignore[no-untyped-call]
         return self.remove_duplicates(results)
