@@ -221,10 +221,15 @@ def test_codes_are_found_in_every_run_of_the_index() -> None:
     assert len(index) == sum(sizes) and index.last == 5
 
 
-def _issue_in_child(path: str, seed: int, barrier: Any, results: Any) -> None:
+def _issue_in_child(where: tuple[str, str], seed: int, barrier: Any, results: Any) -> None:
     """A separate process's vault (its own index), issuing the values the others issue,
     each round started at the same moment as theirs."""
-    led = SQLiteLedger(path, KEY)
+    kind, place = where
+    if kind == "sqlite":
+        led: Any = SQLiteLedger(place, KEY)
+    else:
+        url, schema = place.split("#")
+        led = PostgresLedger(url, KEY, schema=schema)
     try:
         vault = vault_for(led)
         assert vault is not None
@@ -240,17 +245,13 @@ def _issue_in_child(path: str, seed: int, barrier: Any, results: Any) -> None:
         led.close()
 
 
-def test_processes_issuing_at_once_agree_on_each_code(tmp_path: Path) -> None:
-    """First writer wins across processes (each with its own in-memory index): every
-    value gets one code, whichever process drew it, and the codes are unique."""
+def _three_processes_agree(where: tuple[str, str]) -> None:
     import multiprocessing
 
-    path = str(tmp_path / "l.db")
-    SQLiteLedger(path, KEY).close()
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(3), ctx.Queue()
     procs = [
-        ctx.Process(target=_issue_in_child, args=(path, s, barrier, results)) for s in range(3)
+        ctx.Process(target=_issue_in_child, args=(where, s, barrier, results)) for s in range(3)
     ]
     for p in procs:
         p.start()
@@ -264,6 +265,20 @@ def test_processes_issuing_at_once_agree_on_each_code(tmp_path: Path) -> None:
             codes.setdefault(v, set()).add(t)
     assert len(codes) == 12_000 and all(len(ts) == 1 for ts in codes.values())
     assert len({next(iter(ts)) for ts in codes.values()}) == 12_000
+
+
+def test_processes_issuing_at_once_agree_on_each_code(tmp_path: Path) -> None:
+    """First writer wins across processes (each with its own in-memory index): every
+    value gets one code, whichever process drew it, and the codes are unique."""
+    path = str(tmp_path / "l.db")
+    SQLiteLedger(path, KEY).close()
+    _three_processes_agree(("sqlite", path))
+
+
+def test_processes_agree_on_postgres_too(pg_url: str, pg_schema: str) -> None:
+    """The same on PostgreSQL, where the write lock is an advisory lock per namespace."""
+    PostgresLedger(pg_url, KEY, schema=pg_schema).close()
+    _three_processes_agree(("postgres", f"{pg_url}#{pg_schema}"))
 
 
 def test_a_database_made_anew_or_restored_is_read_anew(tmp_path: Path) -> None:
