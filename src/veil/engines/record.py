@@ -31,7 +31,7 @@ from .. import transforms
 from ..keys import Keyring
 from ..paths import get_dotted
 from ..policy.bundle import FieldInfo
-from ..policy.conditions import Context, holds_dnf
+from ..policy.conditions import compile_dnf
 from ..policy.decision import Decision
 from ..policy.plan import Plan
 from ..text.collect import JobText, job_scope
@@ -199,6 +199,10 @@ class Bound:
         #: what callers derive from a job's :meth:`Executor.tally` (the ledger event's
         #: field entries), kept per plan: jobs of one plan mostly end with equal tallies
         self.by_tally: dict[tuple[Any, ...], Any] = {}
+        #: the plan's row predicates, each compiled once into a function of the record
+        self.row_predicates = [
+            compile_dnf(dnf, dict(plan.elements), plan.dataset.name) for dnf in plan.predicates
+        ]
         self._bind_all()
         self.tree(0)
 
@@ -303,7 +307,6 @@ class Executor:
         self.bound = bound if bound is not None else Bound(plan, keys)
         self._tables: dict[int, Table] = {}
         self.undeclared: Counter[str] = Counter()
-        self._elements = dict(plan.elements)
         #: this job's scan_text state: entity counts per field, prefetched analyses
         self.text = JobText()
         self._has_text = bool(self.bound.text_ops)
@@ -341,15 +344,9 @@ class Executor:
         return None
 
     def mask_of(self, record: dict[str, Any]) -> int:
-        preds = self.plan.predicates
-        if not preds:
-            return 0
-        ctx = Context(
-            {**self._elements, "resource": {"dataset": self.plan.dataset.name, "record": record}}
-        )
         mask = 0
-        for i, dnf in enumerate(preds):
-            if holds_dnf(dnf, ctx):
+        for i, holds in enumerate(self.bound.row_predicates):
+            if holds(record):
                 mask |= 1 << i
         return mask
 

@@ -20,7 +20,7 @@ own schema and evaluates it with py-abac's own comparison code, but:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -219,3 +219,108 @@ def holds(clauses: tuple[Clause, ...], ctx: Context) -> bool:
 
 def holds_dnf(dnf: Dnf, ctx: Context) -> bool:
     return any(holds(conj, ctx) for conj in dnf)
+
+
+# --------------------------------------------------------------------- compiled predicates
+
+#: a compiled condition: (the focused value, the record) -> verdict
+_Test = Callable[[Any, Any], bool]
+
+
+class _Focus:
+    """The context a py-abac leaf condition is given: the focused value, and (for the
+    rare condition that reads another attribute) the request and record around it."""
+
+    __slots__ = ("_dataset", "_elements", "_record", "ace", "attribute_path", "attribute_value")
+
+    def __init__(
+        self,
+        clause: Clause,
+        value: Any,
+        record: Any,
+        elements: Mapping[str, Mapping[str, Any]],
+        dataset: str,
+    ) -> None:
+        self.ace = clause.ace
+        self.attribute_path = clause.selector
+        self.attribute_value = value
+        self._record = record
+        self._elements = elements
+        self._dataset = dataset
+
+    def get_attribute_value(self, ace: str, path: str) -> Any:
+        try:
+            keys = parse_selector(path)
+        except PathSyntaxError:
+            return None
+        if ace == "resource":
+            return get_dotted({"dataset": self._dataset, "record": self._record}, keys)
+        return get_dotted(self._elements.get(ace, {}), keys)
+
+
+def _reader(
+    ace: str, keys: tuple[str, ...] | None, elements: Mapping[str, Mapping[str, Any]], dataset: str
+) -> tuple[Callable[[Any], Any] | None, Any]:
+    """What ``Context.get_attribute_value``/``focus`` read for (ace, keys): (None, the
+    value) when the request alone decides it, else (a function of the record, None)."""
+    if keys is None:  # a selector that does not parse reads nothing
+        return None, None
+    if ace != "resource":
+        return None, get_dotted(elements.get(ace, {}), keys)
+    if keys[:1] == ("dataset",):
+        return None, get_dotted({"dataset": dataset}, keys)
+    return (lambda record: get_dotted({"dataset": dataset, "record": record}, keys)), None
+
+
+def _compile(
+    cond: Any, clause: Clause, elements: Mapping[str, Mapping[str, Any]], dataset: str
+) -> _Test:
+    """:func:`evaluate` of ``cond`` as a closure, its branches chosen once."""
+    if isinstance(cond, AllOf):
+        parts = [_compile(c, clause, elements, dataset) for c in cond.values]
+        return lambda v, r: all(f(v, r) for f in parts)
+    if isinstance(cond, AnyOf):
+        parts = [_compile(c, clause, elements, dataset) for c in cond.values]
+        return lambda v, r: any(f(v, r) for f in parts)
+    if isinstance(cond, Not):
+        inner = _compile(cond.value, clause, elements, dataset)
+        return lambda v, r: not inner(v, r)
+    if isinstance(cond, AttributeCondition):
+        try:
+            keys: tuple[str, ...] | None = parse_selector(cond.path)
+        except PathSyntaxError:
+            keys = None
+        read, fixed = _reader(cond.ace, keys, elements, dataset)
+        satisfied = type(cond)._is_satisfied
+        ace, path = cond.ace, cond.path
+        if read is None:
+            bound = SimpleNamespace(ace=ace, path=path, value=fixed)
+            return lambda v, r: bool(satisfied(bound, v))
+        return lambda v, r: bool(satisfied(SimpleNamespace(ace=ace, path=path, value=read(r)), v))
+    return lambda v, r: bool(cond.is_satisfied(_Focus(clause, v, r, elements, dataset)))
+
+
+def compile_dnf(
+    dnf: Dnf, elements: Mapping[str, Mapping[str, Any]], dataset: str
+) -> Callable[[Any], bool]:
+    """``holds_dnf(dnf, Context({**elements, "resource": {"dataset": dataset, "record":
+    record}}))`` as one function of the record: what the request decides is read once,
+    and no context is built per record (that was a quarter of the record engine's time
+    on a plan with one row predicate). Same verdicts and the same exceptions, in the same
+    order (hypothesis compares it with :func:`holds_dnf`)."""
+    conjuncts = [
+        [(*_reader(c.ace, c.keys, elements, dataset), _compile(c.condition, c, elements, dataset))
+         for c in conj]
+        for conj in dnf
+    ]  # fmt: skip
+
+    def holds(record: Any) -> bool:
+        for checks in conjuncts:
+            for read, fixed, test in checks:
+                if not test(fixed if read is None else read(record), record):
+                    break
+            else:
+                return True
+        return False
+
+    return holds
