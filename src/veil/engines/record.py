@@ -23,7 +23,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +133,11 @@ class Tree:
     labels: list[tuple[str, str]]  # counter index -> (field path, outcome label)
     rules_used: dict[str, frozenset[str]]
     break_glass: frozenset[str]
+    #: per key order seen, the straight-line function for flat records (None: there is
+    #: none, the walk does them); see :func:`straight_line`
+    lines: dict[tuple[Any, ...], Callable[..., Any] | None] = field(
+        default_factory=dict, compare=False
+    )
 
 
 @dataclass(frozen=True)
@@ -356,6 +361,16 @@ class Executor:
         if self._has_text:
             with job_scope(self.text):
                 return self._object(t, t.root, record, subject, "")
+        keys = tuple(record)
+        lines = t.tree.lines
+        line = lines.get(keys, _UNSEEN)
+        if line is _UNSEEN:
+            line = straight_line(t.root, keys) if len(lines) < _LINES else None
+            lines[keys] = line
+        if line is not None:
+            out: dict[str, Any] | None = line(record, subject, t.cells)
+            if out is not None:
+                return out
         return self._object(t, t.root, record, subject, "")
 
     # -- batches of free text -------------------------------------------------------
@@ -545,6 +560,63 @@ class Executor:
         if v is None or isinstance(v, bool) or not isinstance(v, str | int):
             return None
         return str(v)
+
+
+#: key orders a table keeps straight-line functions for (clients send one or a few)
+_LINES = 16
+_UNSEEN: Any = object()
+
+
+def straight_line(root: dict[str, Node], keys: tuple[Any, ...]) -> Callable[..., Any] | None:
+    """The walk of :meth:`Executor._object` unrolled for flat records whose keys come in
+    the order ``keys``: one generated function per key order, with no lookup and no
+    branch per field at run time. It returns None, having changed nothing, for a record
+    it does not take: a value that is null or not of its field's type (the walk then
+    handles it, and raises where it must), or a transform that cannot apply (the walk
+    counts the value as withheld). None as a whole when a key is not a declared scalar
+    field (undeclared keys are counted, containers walked: the walk does those).
+
+    Same output and counters as the walk (tests/test_straight_line.py: hypothesis over records with
+    nulls, wrong types and unknown keys). Not for plans that scan free text: a
+    transform applied twice would count its entities twice."""
+    if not keys or len(keys) > 256:
+        return None
+    env: dict[str, Any] = {"CannotApply": CannotApply}
+    checks, entries, counts = [], [], []
+    for i, key in enumerate(keys):
+        node = root.get(key) if type(key) is str else None
+        if node is None or node.kind != LEAF:
+            return None
+        if node.ptype is not None:
+            env[f"T{i}"] = node.ptype
+            checks.append(f"type(v{i}) is T{i}")
+        else:
+            env[f"C{i}"] = node.check
+            checks.append(f"(v{i} is not None and C{i}(v{i}))")
+        if node.action == CLEAR:
+            entries.append(f"{key!r}: v{i}")
+        elif node.action == APPLY:
+            env[f"F{i}"] = node.op
+            entries.append(f"{key!r}: F{i}(v{i}, subject)")
+        counts.append(f"    cells[{node.counter}] += 1")
+    values = ", ".join(f"v{i}" for i in range(len(keys)))
+    source = "\n".join(
+        [
+            "def line(record, subject, cells):",
+            f"    ({values},) = record.values()",
+            f"    if not ({' and '.join(checks)}):",
+            "        return None",
+            "    try:",
+            f"        out = {{{', '.join(entries)}}}",
+            "    except CannotApply:",
+            "        return None",
+            *counts,
+            "    return out",
+        ]
+    )
+    exec(compile(source, "<veil straight line>", "exec"), env)  # noqa: S102 - keys are repr()
+    fn: Callable[..., Any] = env["line"]
+    return fn
 
 
 def strings_at(records: list[Any], path: str) -> list[str]:
