@@ -245,8 +245,10 @@ class _Indexes:
     anew at the same path is a new vault; an index ahead of its database (restored from
     a backup) is read again from scratch (:func:`_refresh`)."""
 
-    #: indexes kept; the least recently used goes first
+    #: indexes kept, and codes held in all of them together (~52 bytes a code: ~520 MB);
+    #: past either, the least recently used go first (read again if asked for again)
     KEEP = 64
+    CODES = 10_000_000
 
     def __init__(self) -> None:
         self._reset()
@@ -262,10 +264,14 @@ class _Indexes:
             index = self._by.get((vault, ns))
             if index is None:
                 index = self._by[(vault, ns)] = packs.Index()
-                if len(self._by) > self.KEEP:
-                    self._by.popitem(last=False)
             else:
                 self._by.move_to_end((vault, ns))
+            # Many recipients each with many codes (a namespace per recipient) must not
+            # hold memory without bound: evict by count and by codes held.
+            held = sum(len(i) for i in self._by.values())
+            while len(self._by) > 1 and (len(self._by) > self.KEEP or held > self.CODES):
+                _, oldest = self._by.popitem(last=False)
+                held -= len(oldest)
             return index
 
     def drop(self, vault: str | None) -> None:
