@@ -576,9 +576,9 @@ def straight_line(root: dict[str, Node], keys: tuple[Any, ...]) -> Callable[...,
     counts the value as withheld). None as a whole when a key is not a declared scalar
     field (undeclared keys are counted, containers walked: the walk does those).
 
-    Same output and counters as the walk (tests/test_straight_line.py: hypothesis over records with
-    nulls, wrong types and unknown keys). Not for plans that scan free text: a
-    transform applied twice would count its entities twice."""
+    Same output and counters as the walk (tests/test_straight_line.py: hypothesis over
+    records with nulls, wrong types and unknown keys). Not for plans that scan free
+    text: a transform applied twice would count its entities twice."""
     if not keys or len(keys) > 256:
         return None
     env: dict[str, Any] = {"CannotApply": CannotApply}

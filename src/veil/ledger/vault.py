@@ -122,16 +122,11 @@ def _ns(namespace: str) -> bytes:
     return hashlib.sha256(namespace.encode()).digest()[:8]
 
 
-def _keys(namespace: str, lookups: Sequence[str]) -> dict[str, bytes]:
-    """Each value's row key: the first 16 bytes of SHA-256 of namespace, NUL, lookup (a
-    collision would need 2**64 values in one table). Stored vaults depend on this
-    formula: it must not change."""
-    return dict(zip(lookups, _key_list(namespace, lookups), strict=True))
-
-
 def _key_list(namespace: str, lookups: Sequence[str]) -> list[bytes]:
-    """:func:`_keys` in the order of ``lookups``, the namespace's part hashed once and
-    copied."""
+    """Each value's row key, in the order of ``lookups``: the first 16 bytes of SHA-256 of
+    namespace, NUL, lookup (a collision would need 2**64 values in one table), the
+    namespace's part hashed once and copied. Stored vaults depend on this formula: it
+    must not change."""
     head = hashlib.sha256(namespace.encode() + b"\0")
     out = []
     for lk in lookups:
@@ -268,7 +263,7 @@ class _Indexes:
                 self._by.move_to_end((vault, ns))
             # Many recipients each with many codes (a namespace per recipient) must not
             # hold memory without bound: evict by count and by codes held.
-            held = sum(len(i) for i in self._by.values())
+            held = sum(len(i) for i in self._by.values()) if len(self._by) > 1 else 0
             while len(self._by) > 1 and (len(self._by) > self.KEEP or held > self.CODES):
                 _, oldest = self._by.popitem(last=False)
                 held -= len(oldest)
