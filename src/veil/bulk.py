@@ -21,6 +21,7 @@ from .core import Veil
 from .engines.columnar import ColumnarEngine, Tally
 from .errors import LedgerError, VeilError
 from .formats.arrow import DEFAULT_BATCH_ROWS, BatchWriter, Source, open_source, parquet_values
+from .formats.overlap import ReadAhead, WriteBehind
 from .formats.spool import spooled_output
 from .ledger.base import StoredEvent
 from .ledger.events import Event
@@ -241,14 +242,20 @@ def sanitize_file(
     t0 = time.perf_counter()
     with spooled_output(dest, binary=True) as (spool, publish):
         writer = BatchWriter(spool, out_fmt, schema)
+        # Arrow decodes the next batch and encodes the last one on other threads (GIL
+        # released) while this one applies the plan (formats/overlap.py).
+        behind = WriteBehind(writer.write)
         done = 0
         try:
-            for batch in src.batches:
-                writer.write(job.apply(batch))
-                done += batch.num_rows
-                if on_batch is not None:
-                    on_batch(done, src.total_rows)
+            with ReadAhead(src.batches) as ahead:
+                for batch in ahead:
+                    behind.put(job.apply(batch))
+                    done += batch.num_rows
+                    if on_batch is not None:
+                        on_batch(done, src.total_rows)
+            behind.finish()
         except BaseException:
+            behind.abandon()
             writer.abandon()  # before the spool closes: the output is discarded anyway
             raise
         writer.close()
