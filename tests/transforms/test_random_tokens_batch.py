@@ -77,7 +77,7 @@ class _Counting:
         self.stored.extend(lk for lk, _ in items)
         return self.inner.issue(namespace, items, make)
 
-    def known(self, namespace: str, lookups: Any) -> dict[str, str]:
+    def known(self, namespace: str, lookups: Any) -> list[str | None]:
         return self.inner.known(namespace, lookups)
 
     def find(self, namespace: str, token: str) -> bytes | None:

@@ -149,24 +149,27 @@ class _Run:
             np.concatenate([self.tpack, other.tpack]),
         )
 
-    def lookup(self, qhi: npt.NDArray[np.uint64], qlo: npt.NDArray[np.uint64]) -> dict[int, bytes]:
-        """Query position -> token of the queries this run holds."""
-        out: dict[int, bytes] = {}
+    def lookup(
+        self, qhi: npt.NDArray[np.uint64], qlo: npt.NDArray[np.uint64]
+    ) -> tuple[list[int], list[bytes]]:
+        """The positions of the queries this run holds, and their tokens."""
         pos = np.searchsorted(self.hi, qhi)
         inside = pos < len(self.hi)
         cand = np.where(inside, pos, 0)
         same_hi = inside & (self.hi[cand] == qhi)
         hit = same_hi & (self.lo[cand] == qlo)
-        out.update(zip(np.flatnonzero(hit).tolist(), self.tok[cand[hit]].tolist(), strict=True))
+        where: list[int] = np.flatnonzero(hit).tolist()
+        tokens: list[bytes] = self.tok[cand[hit]].tolist()
         # Two keys sharing their first 8 bytes (~never): look along the run of equal hi.
         for i in np.flatnonzero(same_hi & ~hit).tolist():
             j = int(pos[i]) + 1
             while j < len(self.hi) and self.hi[j] == qhi[i]:
                 if self.lo[j] == qlo[i]:
-                    out[i] = bytes(self.tok[j])
+                    where.append(i)
+                    tokens.append(bytes(self.tok[j]))
                     break
                 j += 1
-        return out
+        return where, tokens
 
     def has_hash(self, th: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
         pos = np.searchsorted(self.th, th)
@@ -253,26 +256,40 @@ class Index:
 
     def lookup(self, keys: Sequence[bytes]) -> dict[bytes, str]:
         """The stored token of each of ``keys`` that has one."""
-        out: dict[bytes, str] = {}
+        found = self.find_many(b"".join(keys))
+        return {k: t for k, t in zip(keys, found, strict=True) if t is not None}
+
+    def find_many(self, keys: bytes) -> list[str | None]:
+        """The stored token of each key of ``keys`` (16 bytes each, joined), in order,
+        None where there is none: the runs searched with numpy for all keys at once."""
+        n = len(keys) // KEY
+        out: list[str | None] = [None] * n
         recent = self._recent
-        rest = [k for k in keys if k not in recent] if recent else list(keys)
         if recent:
-            out.update((k, recent[k]) for k in keys if k in recent)
-        if not rest or not self._runs:
+            get = recent.get
+            out = [get(keys[i : i + KEY]) for i in range(0, n * KEY, KEY)]
+        if not n or not self._runs:
             return out
-        qhi, qlo = _split_keys(b"".join(rest))
-        where = np.arange(len(rest))
+        qhi, qlo = _split_keys(keys)
+        where = np.arange(n)
+        if recent:
+            rest = np.array([t is None for t in out], dtype=bool)
+            qhi, qlo, where = qhi[rest], qlo[rest], where[rest]
+        # Queries in key order: the binary searches then walk each run's arrays in
+        # order, not at random (5x less time on a run of a million codes).
+        order = np.argsort(qhi)
+        qhi, qlo, where = qhi[order], qlo[order], where[order]
         for run in self._runs:
-            hits = run.lookup(qhi, qlo)
-            if not hits:
-                continue
-            for i, t in hits.items():
-                out[rest[int(where[i])]] = t.decode()
-            keep = np.ones(len(qhi), dtype=bool)
-            keep[list(hits)] = False
-            qhi, qlo, where = qhi[keep], qlo[keep], where[keep]
             if not len(qhi):
                 break
+            hits, tokens = run.lookup(qhi, qlo)
+            if not hits:
+                continue
+            for i, t in zip(where[hits].tolist(), tokens, strict=True):
+                out[i] = t.decode()
+            keep = np.ones(len(qhi), dtype=bool)
+            keep[hits] = False
+            qhi, qlo, where = qhi[keep], qlo[keep], where[keep]
         return out
 
     def taken(self, tokens: Sequence[str]) -> list[bool]:
@@ -284,9 +301,13 @@ class Index:
         out = [t in recent for t in tokens] if recent else [False] * len(tokens)
         if self._runs:
             th = token_hashes(np.array([t.encode() for t in tokens], dtype=np.bytes_))
-            hit = np.zeros(len(tokens), dtype=bool)
+            order = np.argsort(th)  # searched in order (see find_many)
+            th = th[order]
+            sorted_hit = np.zeros(len(tokens), dtype=bool)
             for run in self._runs:
-                hit |= run.has_hash(th)
+                sorted_hit |= run.has_hash(th)
+            hit = np.empty_like(sorted_hit)
+            hit[order] = sorted_hit
             out = [o or bool(h) for o, h in zip(out, hit.tolist(), strict=True)]
         return out
 

@@ -348,15 +348,14 @@ class _PackedVault:
                         draft.settle(index, pack, found)
         return [found[k] for k in keys]
 
-    def known(self, namespace: str, lookups: Sequence[str]) -> dict[str, str]:
+    def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:
         ns = _ns(namespace)
-        keys = _key_list(namespace, lookups)
+        keys = b"".join(_key_list(namespace, lookups))
         with self._session("read tokens") as conn:
             index = _INDEXES.get(self._id, ns)
             with index.lock:
                 self._refresh(conn, ns, index)
-                found = index.lookup(keys)
-        return {lk: found[k] for lk, k in zip(lookups, keys, strict=True) if k in found}
+                return index.find_many(keys)
 
     def find(self, namespace: str, token: str) -> bytes | None:
         ns = _ns(namespace)
@@ -586,10 +585,9 @@ class MemoryVault:
                 out.append(token)
         return out
 
-    def known(self, namespace: str, lookups: Sequence[str]) -> dict[str, str]:
+    def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:
         with self._lock:
-            got = {lk: self._by_lookup.get((namespace, lk)) for lk in lookups}
-        return {lk: t for lk, t in got.items() if t is not None}
+            return [self._by_lookup.get((namespace, lk)) for lk in lookups]
 
     def find(self, namespace: str, token: str) -> bytes | None:
         with self._lock:

@@ -83,9 +83,10 @@ class TokenVault(Protocol):
         sealed value. Raises on any storage failure (the value is then withheld)."""
         ...
 
-    def known(self, namespace: str, lookups: Sequence[str]) -> dict[str, str]:
-        """The stored code of each of ``lookups`` that has one (nothing is written):
-        callers seal only the values this leaves out."""
+    def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:
+        """The stored code of each of ``lookups``, in order, None where there is none
+        (nothing is written): callers seal only the values this leaves out. A list by
+        position, not a dict: an extract run again asks this for every value it has."""
         ...
 
     def find(self, namespace: str, token: str) -> bytes | None:
