@@ -38,3 +38,9 @@ def test_parts_add_up_to_one_event() -> None:
             assert (
                 sum(e.fields[path].outcomes.get(label, 0) for e in events if path in e.fields) == n
             )
+    # The totals of either job are the whole: the one tally of one, the parts merged.
+    for job in (whole, parts):
+        total = job.totals()
+        assert (total.read, total.returned) == (300, one.records.returned)
+        assert total.subjects.sorted() == one.data_subjects
+        assert total.outcome_counts() == {p: dict(f.outcomes) for p, f in one.fields.items()}

@@ -363,3 +363,45 @@ def test_the_shared_indexes_are_bounded_by_codes_held(tmp_path: Path, monkeypatc
             assert vault.issue(ns, [(f"v{i}", b"s") for i in range(600)], _counter("x")) == codes
     finally:
         led.close()
+
+
+class _Scripted:
+    """A ``make`` with ``many``, as tokenize's: scripted codes, then fresh ones."""
+
+    def __init__(self, codes: list[str]) -> None:
+        self.codes, self.calls = list(codes), 0
+
+    def many(self, n: int) -> list[str]:
+        out, self.codes = self.codes[:n], self.codes[n:]
+        return out + [self() for _ in range(n - len(out))]
+
+    def __call__(self) -> str:
+        self.calls += 1
+        return self.codes.pop(0) if self.codes else f"pt_fresh{self.calls}"
+
+
+def test_codes_drawn_at_once_are_still_drawn_again_on_a_collision(tmp_path: Path) -> None:
+    """``make.many`` gives the first codes in one call; one taken by another value of the
+    namespace, or drawn twice, is replaced by single draws."""
+    led = SQLiteLedger(tmp_path / "l.db", KEY)
+    try:
+        vault = vault_for(led)
+        assert vault is not None
+        [taken] = vault.issue("ns", [("lk0", b"0")], _Scripted(["pt_a"]))
+        make = _Scripted(["pt_a", "pt_b", "pt_b", "pt_c"])
+        got = vault.issue("ns", [(f"lk{i}", b"x") for i in (1, 2, 3, 4)], make)
+        assert taken == "pt_a" and len(set([taken, *got])) == 5
+        assert got[1] == "pt_b" and got[3] == "pt_c"
+        assert make.calls == 2  # the taken one and the repeat, drawn again one by one
+    finally:
+        led.close()
+
+
+def test_tokenize_draws_a_batch_of_codes_in_one_call() -> None:
+    from veil.transforms.crypto import _Drawn
+
+    d = _Drawn("pt_", 16, 3)
+    first = d.many(2)
+    rest = [d(), d(), *d.many(2)]  # the third drawn code, then fresh ones
+    codes = first + rest
+    assert len(set(codes)) == 6 and all(c.startswith("pt_") and len(c) == 19 for c in codes)

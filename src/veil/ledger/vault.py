@@ -142,8 +142,10 @@ _DRAWS = 8
 
 
 def _draw(index: packs.Index, n: int, make: Callable[[], str]) -> list[str]:
-    """``n`` new codes from ``make``, none in use in ``index``'s namespace nor twice."""
-    tokens = [make() for _ in range(n)]
+    """``n`` new codes from ``make``, none in use in ``index``'s namespace nor twice
+    (``make.many(n)``, where ``make`` has it, draws the first ``n`` in one call)."""
+    many = getattr(make, "many", None)
+    tokens: list[str] = many(n) if many is not None else [make() for _ in range(n)]
     for _ in range(_DRAWS):
         if "\0" in "".join(tokens) or not all(tokens):
             raise LedgerError("a drawn token is empty or holds a NUL character")

@@ -243,6 +243,29 @@ def _value_bytes(value: Any) -> bytes:
     raise CannotApply("value is not a scalar")
 
 
+class _Drawn:
+    """The vault's ``make``: ``n`` codes drawn at once (:func:`random_codes`), handed out
+    in order, one call for all of them (:meth:`many`) or one per call; past them (a
+    redraw after a collision) each call draws one more."""
+
+    def __init__(self, prefix: str, length: int, n: int) -> None:
+        self._prefix, self._length = prefix, length
+        self._codes = [prefix + c for c in random_codes(n, length)]
+        self._next = 0
+
+    def many(self, n: int) -> list[str]:
+        start = self._next
+        out = self._codes[start : start + n]
+        self._next = start + len(out)
+        return out + [self() for _ in range(n - len(out))]
+
+    def __call__(self) -> str:
+        if self._next < len(self._codes):
+            self._next += 1
+            return self._codes[self._next - 1]
+        return self._prefix + random_codes(1, self._length)[0]
+
+
 class RandomTokens:
     """The op of ``tokenize(mode=random)``: a random code per value, kept in the vault.
 
@@ -278,9 +301,6 @@ class RandomTokens:
         self._length = params.length
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
-
-    def _make(self) -> str:
-        return self._prefix + random_codes(1, self._length)[0]
 
     def batch(self, values: list[Any]) -> list[str]:
         """Codes of ``values`` with one vault round trip for the ones not cached.
@@ -335,15 +355,8 @@ class RandomTokens:
             (lk, nonce + seal(nonce, data, aad))
             for (lk, data), nonce in zip(pending.items(), cut, strict=True)
         ]
-        prefix = self._prefix
-        drawn = iter([prefix + c for c in random_codes(n, self._length)])
-
-        def make() -> str:
-            code = next(drawn, None)  # a redraw after a collision needs more
-            return code if code is not None else self._make()
-
         try:
-            tokens = self._vault.issue(self.namespace, items, make)
+            tokens = self._vault.issue(self.namespace, items, _Drawn(self._prefix, self._length, n))
         except VeilError:
             raise
         except Exception:  # a vault that fails in any way withholds, never discloses
