@@ -328,3 +328,39 @@ def test_explain_and_metrics_have_no_values(env: dict[str, Any]) -> None:
     m = c.get("/metrics").text
     assert "veil_field_outcomes_total" in m and CANARY not in m and "MRN-" not in m
     assert c.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(("ms", "while_serving"), [(0.1, 0.0001), (2.0, 0.002), (None, None)])
+def test_the_gil_switch_interval_is_set_while_serving_and_restored(
+    tmp_path: Path, ms: float | None, while_serving: float | None
+) -> None:
+    """The ledger's writer thread needs the GIL back after each database call; the app
+    shortens the interpreter's switch interval while it serves (null: leaves it), and
+    puts the previous one back when it stops."""
+    import sys
+
+    from veil.service.settings import ServerSettings
+
+    settings, secrets = health_settings(
+        tmp_path, USERS, server=ServerSettings(gil_switch_interval_ms=ms)
+    )
+    before = sys.getswitchinterval()
+    with TestClient(create_app(settings)) as client:
+        during = sys.getswitchinterval()
+        r = client.post(
+            "/v1/sanitize",
+            headers={"X-API-Key": secrets["clinician"]},
+            json={"dataset": "patients", "purpose": "TREAT", "records": _recs(2)},
+        )
+        assert r.status_code == 200
+    assert during == pytest.approx(before if while_serving is None else while_serving)
+    assert sys.getswitchinterval() == before
+
+
+def test_a_switch_interval_of_zero_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from veil.service.settings import ServerSettings
+
+    with pytest.raises(ValidationError):
+        ServerSettings(gil_switch_interval_ms=0)

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -280,7 +281,14 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    yield
+    interval = app.state.gil_switch_interval
+    previous = sys.getswitchinterval()
+    if interval is not None:
+        sys.setswitchinterval(interval)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
     await run_in_threadpool(app.state.textwork.close)
     await run_in_threadpool(app.state.ledger.close)
 
@@ -336,6 +344,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.ledger = timed
     app.state.textwork = textwork
+    ms = settings.server.gil_switch_interval_ms
+    app.state.gil_switch_interval = None if ms is None else ms / 1000
 
     async def start(veil: Veil, req: Request) -> Job:
         """``veil.start`` with the refusal's ledger append awaited, not run on the loop

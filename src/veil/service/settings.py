@@ -61,6 +61,13 @@ class ServerSettings(BaseModel):
     body_seconds: float = Field(default=60.0, gt=0, le=3600)
     #: connections and requests in progress beyond which new ones get 503
     max_connections: int = Field(default=1024, ge=1)
+    #: the interpreter's GIL switch interval while the app serves (ms; null: leave it).
+    #: The ledger's writer thread gives the GIL up in every SQLite or PostgreSQL call and
+    #: then waits for the event loop's thread to hand it back, which a busy loop does
+    #: only once per interval: Python's 5 ms default held single-record requests at
+    #: 0.43x and 100-record batches at 0.31x a bare FastAPI echo, 0.1 ms gives
+    #: 0.56x and 0.40x (benchmarks/bench_http.py; docs/performance.md).
+    gil_switch_interval_ms: float | None = Field(default=0.1, ge=0.01, le=100)
 
 
 class ReadySettings(BaseModel):
