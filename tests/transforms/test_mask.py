@@ -149,3 +149,58 @@ def test_truncate_golden():
 def test_truncate_rejects_bad_params(raw):
     with pytest.raises(ValidationError):
         transforms.get("truncate").parse_params(raw)
+
+
+def _reference_mask(value, params):
+    """The mask as its docs say, written out plainly (count: masked, no classes): the
+    characters not preserved are ranked; the ranks the params hide are replaced; if
+    fewer than min_masked would be, all of them are."""
+    s = str(value)
+    shown = set(params.get("preserve", "")) | ({"-"} if isinstance(value, int) else set())
+    ranked = [i for i, c in enumerate(s) if c not in shown]
+    t = len(ranked)
+    if params.get("mask_first") is not None:
+        lo, hi = 0, min(params["mask_first"], t)
+    elif params.get("mask_last") is not None:
+        lo, hi = max(t - params["mask_last"], 0), t
+    else:
+        kf, kl = params.get("keep_first", 0), params.get("keep_last", 0)
+        lo, hi = kf, max(t - kl, kf)
+    hide = ranked[lo:hi]
+    if len(hide) < params.get("min_masked", 4):
+        hide = ranked
+    out = list(s)
+    for i in hide:
+        out[i] = params.get("char", "*")
+    return "".join(out)
+
+
+_ends = st.one_of(
+    st.fixed_dictionaries({}, optional={"keep_first": st.integers(0, 6),
+                                        "keep_last": st.integers(0, 6)}),
+    st.fixed_dictionaries({"mask_first": st.integers(1, 9)}),
+    st.fixed_dictionaries({"mask_last": st.integers(1, 9)}),
+)  # fmt: skip
+
+
+@given(
+    ends=_ends,
+    preserve=st.text(alphabet="-() .\\]^[é", min_size=1, max_size=4),
+    min_masked=st.integers(1, 5),
+    char=st.sampled_from(["*", "#", "\\", "x", "\\1", "é"]).filter(lambda c: len(c) == 1),
+    value=st.one_of(
+        st.text(alphabet="0123456789-() .\\]^[éaZ\u0663", max_size=16),
+        st.integers(-(10**12), 10**12),
+    ),
+)
+def test_masking_with_preserved_characters_is_the_documented_rule(
+    ends, preserve, min_masked, char, value
+):
+    """The ranked-range path (preserve, one char, count: masked) against the rule written
+    out plainly above: separators, regex-special characters, a backslash as the mask."""
+    params = {**ends, "preserve": preserve, "min_masked": min_masked, "char": char}
+    try:
+        op = make_op("mask", params)
+    except (ValidationError, ValueError):
+        return  # a combination the params refuse (mask_first below min_masked, say)
+    assert op(value, None) == _reference_mask(value, params)

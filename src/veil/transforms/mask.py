@@ -108,6 +108,24 @@ class MaskParams(Params):
         return self
 
 
+class _Hiding(dict[int, int]):
+    """A ``str.translate`` table mapping the shown characters to themselves and every
+    other one to the mask character, learned as they come (at most ``_LEARN`` kept)."""
+
+    def __init__(self, shown: dict[int, int], char: int) -> None:
+        super().__init__(shown)
+        self._char = char
+
+    def __missing__(self, code: int) -> int:
+        if len(self) < _LEARN:
+            self[code] = self._char
+        return self._char
+
+
+#: code points a mask's translate table learns; past that they are looked up each time
+_LEARN = 4096
+
+
 def _class_of(classes: MaskClasses, c: str) -> str | None:
     """The replacement for ``c``, or None if its class is shown as-is."""
     if c.isupper():
@@ -149,6 +167,34 @@ def _bind_mask(params: MaskParams, ctx: BindContext) -> Op:
             return char * n
         return s[:lo] + char * (hi - lo) + s[hi:]
 
+    def masked_shown(s: str, shown: frozenset[str], others: dict[int, int]) -> str:
+        # masked_general with one ``char`` for every class and only hidden characters
+        # counted (the default; SSNs and phones keep their separators), without a list
+        # per character: the hidden ones counted by str.count, the range's ends found by
+        # walking in from each end, the range replaced by one ``str.translate``.
+        t = len(s) - sum(map(s.count, shown))
+        lo, hi = rng(t)
+        lo = min(lo, t)
+        hi = min(max(hi, lo), t)
+        if hi - lo < min_masked:  # fail closed, as masked_general
+            lo, hi = 0, t
+        if lo == hi:
+            return s
+        # s[a:b] holds the hidden characters of ranks lo..hi-1 (and shown ones between
+        # them): a found from the start, b from the end, each after as many hidden
+        # characters as the params keep at that end (a few, where masks keep ends).
+        a, k = 0, lo
+        while k:
+            if s[a] not in shown:
+                k -= 1
+            a += 1
+        b, k = len(s), t - hi
+        while k:
+            b -= 1
+            if s[b] not in shown:
+                k -= 1
+        return s[:a] + s[a:b].translate(others) + s[b:]
+
     def masked_general(s: str, shown: frozenset[str]) -> str:
         # The replacement of each character, None where it is shown whatever happens.
         repl = [
@@ -165,10 +211,25 @@ def _bind_mask(params: MaskParams, ctx: BindContext) -> Op:
             out[i] = r
         return "".join(out)
 
+    one_char = classes is None and not count_all  # masked_shown applies
+
+    def hidden_of(shown: frozenset[str]) -> dict[int, int]:
+        """A ``str.translate`` table: ``char`` for every character but ``shown``."""
+        return _Hiding({ord(c): ord(c) for c in shown}, ord(char))
+
+    str_hidden = hidden_of(preserve)
+    int_hidden = hidden_of(int_preserve)
+
     def mask(value: Any, subject: str | None) -> str:
         if type(value) is str:
-            return masked_simple(value) if simple else masked_general(value, preserve)
+            if simple:
+                return masked_simple(value)
+            if one_char:
+                return masked_shown(value, preserve, str_hidden)
+            return masked_general(value, preserve)
         if type(value) is int:
+            if one_char:
+                return masked_shown(str(value), int_preserve, int_hidden)
             return masked_general(str(value), int_preserve)
         raise CannotApply("mask: value is not a string or integer")
 
