@@ -9,6 +9,7 @@ idempotently so a retried task never logs twice).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
@@ -148,16 +149,8 @@ class BulkJob:
         return self.engine.tally
 
     def totals(self) -> Tally:
-        """What the whole job disclosed. A job of one part has it in its one tally, as
-        it is: merging would copy, deduplicate and sort its subject ids again (a million
-        of them: a twentieth of a research extract)."""
-        tallies = self._tallies()
-        if len(tallies) == 1:
-            return tallies[0]
-        total = Tally()
-        for t in tallies:
-            total.merge(t)
-        return total
+        """What the whole job disclosed (see :func:`merged`)."""
+        return merged(self._tallies())
 
     def prepare(self, schema: pa.Schema) -> pa.Schema:
         return self.engine.prepare(schema)
@@ -194,13 +187,33 @@ class BulkJob:
         return self.committed[-1]
 
 
+def merged(tallies: list[Tally]) -> Tally:
+    """The tallies as one. One tally is returned as it is: merging would copy,
+    deduplicate and sort its subject ids again (a million of them: a twentieth of a
+    research extract)."""
+    if len(tallies) == 1:
+        return tallies[0]
+    total = Tally()
+    for t in tallies:
+        total.merge(t)
+    return total
+
+
 @dataclass(frozen=True)
 class BulkResult:
     event: StoredEvent
-    tally: Tally
+    #: the job's tallies, one per part (:attr:`tally` merges them when asked)
+    tallies: list[Tally]
     seconds_apply: float
     seconds_commit: float
     events: list[StoredEvent]
+
+    @functools.cached_property
+    def tally(self) -> Tally:
+        """What the whole job disclosed, merged on first use: the subject ids of a
+        5M-row job's parts, deduplicated as one, took 0.8 GiB above the job's own peak,
+        and nothing in ``veil sanitize`` reads them."""
+        return merged(self.tallies)
 
 
 def _pruned(job: BulkJob, src: Source, path: str, batch_rows: int) -> Source:
@@ -269,4 +282,4 @@ def sanitize_file(
         event = job.commit()
         t2 = time.perf_counter()
         publish()
-    return BulkResult(event, job.totals(), t1 - t0, t2 - t1, list(job.committed))
+    return BulkResult(event, job._tallies(), t1 - t0, t2 - t1, list(job.committed))
