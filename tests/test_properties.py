@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from veil.core import Veil
 from veil.errors import AccessDenied
 from veil.keys import Keyring
-from veil.ledger.events import Event, Requester, canonical_json
+from veil.ledger.events import Event, Requester, canonical_json, stamp_parts
 from veil.policy.bundle import Bundle
 from veil.policy.explain import explain
 from veil.policy.plan import build_plan
@@ -145,19 +145,32 @@ def test_event_body_is_the_models_own_serialization(
         return
     for i, rec in enumerate(records):
         job.apply(rec, i)
-    for _ in range(2):  # the second event reuses the cached field entries
+    ids = set()
+    for _ in range(2):  # the second event is stamped from the first one's template
         event = job.event()
         assert event.body_json() == canonical_json(event.body())
         stored = {**json.loads(event.body_json()), "data_subjects": event.data_subjects}
         assert Event.model_validate(stored).model_dump() == event.model_dump()
-    # A later job of the same plan with other records: entries shared through the plan's
-    # memo (when the counters match) are exactly what building them afresh gives.
+        assert event.records.read == len(records) == job.read
+        assert event.data_subjects == sorted(job.subjects)
+        ids.add(event.event_id)
+    assert len(ids) == 2
+    # A later job of the same plan with other records: entries and templates shared
+    # through the plan's memos (when the counters match) are exactly what building them
+    # afresh gives, but for the event's own id and time.
     again = veil.start(req)
     for i, rec in enumerate(records[::-1][:3]):
         again.apply(rec, i)
     shared = again.event()
+    assert shared.records.read == min(3, len(records))
     again.executor.bound.by_tally.clear()
-    assert again.event().fields == shared.fields
+    again.executor.bound.event_templates.clear()
+    fresh = again.event()
+    stamps = {"event_id", "time"}
+    assert fresh.model_dump(exclude=stamps) == shared.model_dump(exclude=stamps)
+    assert json.loads(fresh.body_json()) | {"event_id": "", "time": ""} == json.loads(
+        shared.body_json()
+    ) | {"event_id": "", "time": ""}
 
 
 def _bare_body() -> dict[str, Any]:
@@ -195,6 +208,41 @@ def test_event_from_body_keeps_the_models_serialization(
     body["requester"]["attributes"], body["context"] = attributes, context
     event = Event.from_body(body, {}, ["s1"])
     assert event.body_json() == canonical_json(event.body())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    context=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    attributes=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    request_id=st.text(max_size=12),
+    subjects=st.lists(st.text(max_size=4), max_size=3),
+)
+def test_a_stamped_event_is_the_template_with_its_own_stamps(
+    context: dict[str, Any], attributes: dict[str, Any], request_id: str, subjects: list[str]
+) -> None:
+    """Event.stamped copies a validated template without validating or dumping it again;
+    the result must be what pydantic's own copy gives, and its kept text the copy's
+    canonical JSON (request ids of any text: unprintable ones are dumped, not spliced)."""
+    body = _bare_body()
+    body["requester"]["attributes"], body["context"] = attributes, context
+    template = Event.from_body(body, {}, [])
+    before = template.model_dump()
+    stamps = {"event_id": "0" * 32, "time": "2026-12-05T21:00:00.000001+00:00"}
+    event = template.stamped(
+        stamp_parts(body), request_id=request_id, data_subjects=subjects, **stamps
+    )
+    update = {**stamps, "request_id": request_id, "data_subjects": subjects}
+    expected = template.model_copy(update=update)
+    assert event.model_dump() == expected.model_dump()
+    assert event.model_fields_set == expected.model_fields_set
+    assert event.body_json() == canonical_json(expected.body())
+    assert template.model_dump() == before  # not changed
+    # A template whose stamps were defaults: they count as set once stamped, as in a copy.
+    bare = Event(**{k: v for k, v in template if k not in update})
+    assert (
+        bare.stamped(None, request_id=request_id, data_subjects=subjects, **stamps).model_fields_set
+        == bare.model_copy(update=update).model_fields_set
+    )
 
 
 def test_event_body_of_values_json_cannot_spell_comes_from_the_model() -> None:

@@ -330,6 +330,39 @@ def test_explain_and_metrics_have_no_values(env: dict[str, Any]) -> None:
     assert c.get("/healthz").status_code == 200
 
 
+def test_field_outcome_metrics_count_every_request(env: dict[str, Any]) -> None:
+    """Requests that end alike share their event's field entries, and the metrics sum
+    them once per shared entry: the counters must still add up every request's values,
+    as the ledger recorded them."""
+    c = env["client"]
+    one, two = _recs(1), _recs(2)
+    for who, purpose, recs in [
+        ("clinician", "TREAT", one),
+        ("clinician", "TREAT", one),
+        ("clinician", "TREAT", two),
+        ("researcher", "HRESCH", two),
+        ("clinician", "TREAT", one),
+    ]:
+        r = c.post(
+            "/v1/sanitize",
+            headers=_h(env, who),
+            json={"dataset": "patients", "purpose": purpose, "records": recs},
+        )
+        assert r.status_code == 200, r.text
+    logged: dict[str, int] = {}
+    with sqlite3.connect(env["db"]) as db:
+        for (body,) in db.execute("select body from events where kind='disclosure'"):
+            for fd in json.loads(body)["fields"].values():
+                for label, n in fd["outcomes"].items():
+                    logged[label] = logged.get(label, 0) + n
+    counted: dict[str, float] = {}
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith("veil_field_outcomes_total{"):
+            label = line.split('outcome="')[1].split('"')[0]
+            counted[label] = counted.get(label, 0) + float(line.rsplit(" ", 1)[1])
+    assert counted == logged and sum(logged.values()) > 0
+
+
 @pytest.mark.parametrize(("ms", "while_serving"), [(0.1, 0.0001), (2.0, 0.002), (None, None)])
 def test_the_gil_switch_interval_is_set_while_serving_and_restored(
     tmp_path: Path, ms: float | None, while_serving: float | None

@@ -204,6 +204,8 @@ class Bound:
         #: what callers derive from a job's :meth:`Executor.tally` (the ledger event's
         #: field entries), kept per plan: jobs of one plan mostly end with equal tallies
         self.by_tally: dict[tuple[Any, ...], Any] = {}
+        #: validated ledger-event templates, by tally and the job's other counts (Job.event)
+        self.event_templates: dict[tuple[Any, ...], Any] = {}
         #: the plan's row predicates, each compiled once into a function of the record
         self.row_predicates = [
             compile_dnf(dnf, dict(plan.elements), plan.dataset.name) for dnf in plan.predicates
