@@ -120,6 +120,14 @@ class LedgerError(VeilError):
     http_status = 503
 
 
+class ServiceStarting(VeilError):
+    """The service is up but not ready to serve every request yet (``/readyz``)."""
+
+    code = "starting"
+    exit_code = 6
+    http_status = 503
+
+
 def ledger_failure(exc: BaseException) -> LedgerError:
     """Any failure of an append as a :class:`LedgerError`: a backend bug must still fail
     closed (nothing disclosed), and only the exception's type is named, never its text."""

@@ -108,3 +108,16 @@ def veil_serve(tmp: Path, **settings: Any) -> Iterator[Served]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def wait_started(served: Served, seconds: float = 120.0) -> None:
+    """Wait until ``/readyz`` no longer says the text workers are starting (whatever else
+    it may say): tests of readiness start from a service whose workers are up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = httpx.get(served.url + "/readyz", timeout=10)
+        if r.status_code == 200 or r.json()["error"]["code"] != "starting":
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the text workers did not start within {seconds:g} s")
+        time.sleep(0.2)

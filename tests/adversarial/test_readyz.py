@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from .served import Served, veil_serve
+from .served import Served, veil_serve, wait_started
 
 PG_URL = os.environ.get("VEIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -22,12 +22,14 @@ PG_URL = os.environ.get("VEIL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0
 @pytest.fixture(scope="module")
 def full_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with veil_serve(tmp_path_factory.mktemp("full"), ready={"min_free_bytes": 1 << 62}) as s:
+        wait_started(s)
         yield s
 
 
 @pytest.fixture(scope="module")
 def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with veil_serve(tmp_path_factory.mktemp("roomy")) as s:
+        wait_started(s)
         yield s
 
 
@@ -56,6 +58,7 @@ def on_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     schema = f"veil_readyz_{os.getpid()}_{int(time.time())}"
     try:
         with veil_serve(tmp_path_factory.mktemp("pg"), ledger=f"{PG_URL}?schema={schema}") as s:
+            wait_started(s)
             yield s, schema
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as c:

@@ -36,7 +36,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..console import mount_console
 from ..core import Job, Veil
-from ..errors import AccessDenied, InputError, LedgerError, RequestError, VeilError
+from ..errors import (
+    AccessDenied,
+    InputError,
+    LedgerError,
+    RequestError,
+    ServiceStarting,
+    VeilError,
+)
 from ..keys import Keyring
 from ..ledger import hipaa, open_ledger
 from ..ledger.base import StoredEvent, event_row
@@ -236,7 +243,7 @@ Who = Annotated[Principal, Depends(_principal)]
 
 def _error(exc: VeilError) -> JSONResponse:
     headers = {}
-    if isinstance(exc, LedgerError):
+    if isinstance(exc, LedgerError | ServiceStarting):
         headers["Retry-After"] = "5"
     if isinstance(exc, AuthError):
         headers["WWW-Authenticate"] = 'Bearer, ApiKey realm="veil"'
@@ -720,6 +727,11 @@ def create_app(
         responses={503: {"model": ErrorBody}},
     )
     async def readyz() -> JSONResponse:
+        if textwork.starting():
+            metrics.up.set(0)
+            return _error(
+                ServiceStarting("the text workers are starting", hint="retry in a few seconds")
+            )
         problem = low_disk(raw_ledger, ready.min_free_bytes)
         if problem is None:
             # One probe at a time: a ledger that hangs holds one thread, not one per probe.

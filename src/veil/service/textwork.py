@@ -62,6 +62,8 @@ class TextWork:
 
     def __init__(self, settings: TextSettings) -> None:
         self.settings = settings
+        #: the pool :meth:`start` started, for :meth:`starting`
+        self._started: Any = None
 
     def _pool(self, configs: Sequence[EngineConfig] = ()) -> Any:
         from ..text.pool import shared_pool
@@ -74,7 +76,15 @@ class TextWork:
         if self.settings.workers > 0:
             configs = text_configs(bundle)
             if configs:
-                self._pool(configs)._executor()
+                pool = self._pool(configs)
+                pool._executor()
+                self._started = pool
+
+    def starting(self) -> bool:
+        """True while the workers :meth:`start` started are still loading: ``/readyz``
+        says not ready, since a request with free text would wait seconds for them (and
+        on a small machine their start-up takes the cores the requests need)."""
+        return self._started is not None and bool(self._started.starting())
 
     def close(self) -> None:
         """Stop this process's text workers (the service is shutting down)."""

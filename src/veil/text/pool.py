@@ -148,6 +148,13 @@ class TextPool:
                 self._started = [self._pool.submit(os.getpid) for _ in range(self.workers)]
             return self._pool
 
+    def starting(self) -> bool:
+        """True while the workers of a started pool are still coming up (importing
+        Presidio, building analyzers): a text sent now waits for them. A worker that
+        failed to start counts as up; the request that meets it replaces the pool."""
+        with self._lock:
+            return self._pool is not None and not all(f.done() for f in self._started)
+
     def pids(self) -> list[int]:
         """The worker processes running now (tests check they end with the pool)."""
         pool = self._pool
