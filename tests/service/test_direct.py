@@ -17,12 +17,14 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
 from health_service import health_settings
 from veil.samples.synth import patients
-from veil.service.app import create_app
-from veil.service.jsonio import FastJSONRoute, direct
+from veil.service.app import SanitizeBody, create_app
+from veil.service.jsonio import FROM_JSON, FastJSONRoute, direct
 from veil.service.settings import Limits
 
 USERS = {
@@ -201,3 +203,30 @@ def test_a_direct_endpoint_must_answer_with_a_response() -> None:
     client = TestClient(app, raise_server_exceptions=True)
     with pytest.raises(TypeError, match="must return a Response"):
         client.post("/x", json={"x": 1})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    records=json_values | st.lists(st.dictionaries(st.text(max_size=4), json_values), max_size=4)
+)
+def test_records_taken_as_parsed_validate_as_declared(records: Any) -> None:
+    """With FROM_JSON, a body's records are taken without pydantic's copy; the verdict,
+    the errors and the value are those of ``list[dict[str, Any]]`` validated in full."""
+    body = {"dataset": "patients", "purpose": "TREAT", "records": records}
+
+    def verdict(context: dict[str, Any] | None) -> Any:
+        try:
+            return SanitizeBody.model_validate(body, context=context).model_dump()
+        except ValidationError as exc:
+            return [(e["loc"], e["type"], e["msg"]) for e in exc.errors()]
+
+    assert verdict({FROM_JSON: True}) == verdict(None)

@@ -28,7 +28,7 @@ from schemathesis import checks
 from veil.policy.testing import MemoryLedger
 from veil.service.app import create_app
 from veil.service.auth import Authenticator, veil_keygen_api_key
-from veil.service.settings import Limits, ServiceSettings
+from veil.service.settings import Limits, ServiceSettings, TextSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 OFFICER = ("po.singh", {"role": "privacy_officer", "org": "org-north"})
@@ -81,6 +81,9 @@ def _app(tmp_path: Path) -> tuple[Any, str]:
         admins=[OFFICER[0]],
         # Small limits keep generated bodies cheap and make the 413/422 limit paths reachable.
         limits=Limits(max_records=50, max_body_bytes=200_000, max_depth=6, max_string=5_000),
+        # Free text analyzed in a thread: schemathesis runs the app's lifespan per call,
+        # and worker processes would be started (and /readyz say "starting") every time.
+        text=TextSettings(workers=0),
     )
     return create_app(config), secret
 

@@ -30,7 +30,15 @@ from fastapi import Request as HttpRequest
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -51,7 +59,15 @@ from ..request import Request
 from ..text import budget as text_budget
 from .apidocs import mount_docs
 from .auth import Authenticator, AuthError, Principal, is_admin
-from .jsonio import BODY_BYTES, CLEAN_TEXT, FastJSONResponse, FastJSONRoute, direct, ndjson_line
+from .jsonio import (
+    BODY_BYTES,
+    CLEAN_TEXT,
+    FROM_JSON,
+    FastJSONResponse,
+    FastJSONRoute,
+    direct,
+    ndjson_line,
+)
 from .limits import (
     BodyLimit,
     BodyRefused,
@@ -139,8 +155,26 @@ def non_finite_path(value: Any, path: str = "") -> str | None:
     return None
 
 
+def _records_as_parsed(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> list[dict[str, Any]]:
+    """A batch's records as the JSON parser made them, when :func:`~.jsonio.direct_call`
+    says they come from JSON (whose object keys are strings) and each is an object: the
+    check ``list[dict[str, Any]]`` makes, without the copy of every record pydantic would
+    make (0.14 ms of a 100-record request). Anything else is validated as declared."""
+    if (
+        type(value) is list
+        and info.context
+        and info.context.get(FROM_JSON)
+        and all(type(r) is dict for r in value)
+    ):
+        return value
+    records: list[dict[str, Any]] = handler(value)
+    return records
+
+
 class SanitizeBody(Purpose):
-    records: list[dict[str, Any]]
+    records: Annotated[list[dict[str, Any]], WrapValidator(_records_as_parsed)]
 
     model_config = ConfigDict(
         extra="forbid",

@@ -20,6 +20,9 @@ from pydantic import BaseModel, ValidationError
 CLEAN_TEXT = "veil.clean_text"
 #: the body's length in bytes: no string in it can be longer
 BODY_BYTES = "veil.body_bytes"
+#: in the validation context of a body :func:`direct_call` parsed: it is JSON as parsed
+#: (object keys are strings), so a model may take parts of it without copying them
+FROM_JSON = "veil.from_json"
 
 #: str and int subclasses go to the standard library, which writes them as before
 _OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -149,7 +152,7 @@ def direct_call(route: APIRoute) -> _Direct:
         except ValueError:  # FastAPI's handler parses it again and says why
             return None
         try:
-            body = model.model_validate(data)
+            body = model.model_validate(data, context={FROM_JSON: True})
         except ValidationError:  # FastAPI's handler names the error its own way
             return None
         values: dict[str, Any] = {body_name: body}
