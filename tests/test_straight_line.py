@@ -5,19 +5,22 @@ or not declared, both give the same output, the same counters and the same error
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from veil.engines.record import Executor, RecordError
+import veil.engines.record as record_engine
+from veil.engines.record import CHECKS, LEAF, Executor, Node, RecordError, straight_line
 from veil.keys import Keyring
 from veil.policy.plan import build_plan
 from veil.policy.validate import load_bundle
 from veil.request import Request
 from veil.samples.synth import patients
+from veil.transforms.base import FieldType
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = load_bundle(str(ROOT / "policies" / "health"))
@@ -86,3 +89,106 @@ def test_straight_lines_match_the_walk(who: str, batch: list[dict[str, Any]]) ->
     assert lined.tally() == walked.tally()
     assert lined.undeclared == walked.undeclared
     assert any(t.tree.lines for t in lined._tables.values())  # the lines were used
+
+
+TEXTS = st.text(alphabet="0123456789-:T .+Zabc", max_size=32)
+ANY_VALUE = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | TEXTS
+    | st.dates().map(str)
+    | st.datetimes().map(lambda d: d.isoformat())
+    | st.just([])
+)
+
+
+@pytest.mark.parametrize("ftype", [FieldType.DATE, FieldType.DATETIME, FieldType.NUMBER])
+@settings(max_examples=400, deadline=None)
+@given(value=ANY_VALUE)
+@example(value="20240101")  # ISO basic format: fromisoformat takes it, a date field not
+@example(value="2024-W01-1")
+@example(value="2024-01-01T00:00")
+@example(value=math.nan)
+def test_a_straight_line_takes_exactly_the_values_its_field_type_accepts(
+    ftype: FieldType, value: Any
+) -> None:
+    """The generated lines write the date, date-time and number checks out instead of
+    calling them; a value is taken exactly when the check of its type would accept it
+    (a null or a refused value goes to the walk)."""
+    node = Node("f", LEAF, True, CHECKS[ftype])
+    node.counter = 0
+    made = straight_line({"f": node}, ("f",), slot=1)
+    assert made is not None and made[1] == (0,)
+    line, hits = made[0], [0, 0]
+    out = line({"f": value}, None, hits)
+    assert (out is not None) is (value is not None and CHECKS[ftype](value))
+    assert hits == [0, 0 if out is None else 1]
+    if out is not None:
+        assert out == {"f": value}
+
+
+def _walked_tally(plan: Any, bound: Any, batch: list[dict[str, Any]]) -> Any:
+    walked = Executor(plan, Keyring.demo(), bound)
+    outs = []
+    for rec in batch:
+        mask = walked.mask_of(rec)
+        t = walked.table(mask)
+        t.records += 1
+        outs.append(walked._object(t, t.root, rec, walked.data_subject_of(rec), ""))
+    return outs, walked.tally()
+
+
+def test_key_orders_beyond_the_bound_are_walked_and_not_remembered() -> None:
+    """A client sending keys in ever new orders gets the walk's answers, and the tree
+    keeps at most _KEY_ORDERS orders and _LINES functions."""
+    plan = build_plan(BUNDLE, REQUESTS["clinician"])
+    lined = Executor(plan, Keyring.demo())
+    rec = POOL[0]
+    keys = list(rec)
+    batch = []
+    for i in range(400):  # 400 distinct orders: rotate, then swap a pair
+        order = keys[i % len(keys) :] + keys[: i % len(keys)]
+        j = i // len(keys)
+        order[0], order[j] = order[j], order[0]
+        batch.append({k: rec[k] for k in order})
+    assert len({tuple(r) for r in batch}) == 400
+    outs = [lined.apply(r, lined.data_subject_of(r), lined.mask_of(r)) for r in batch]
+    assert (outs, lined.tally()) == _walked_tally(plan, lined.bound, batch)
+    tree = lined.table(0).tree
+    assert len(tree.lines) <= record_engine._KEY_ORDERS
+    assert len(tree.slots) == record_engine._LINES
+
+
+def test_jobs_on_threads_share_a_trees_lines_and_count_their_own() -> None:
+    """Jobs of one plan on several threads make the tree's lines concurrently (each
+    slot numbered once) and each counts only its own records."""
+    plan = build_plan(BUNDLE, REQUESTS["clinician"])
+    bound = Executor(plan, Keyring.demo()).bound
+    rec = POOL[1]
+    keys = list(rec)
+
+    def batch_of(n: int) -> list[dict[str, Any]]:
+        order = keys[n:] + keys[:n]
+        return [{k: r[k] for k in order} for r in POOL[: 5 + n]]
+
+    results: dict[int, Any] = {}
+    barrier = threading.Barrier(8)
+
+    def run(n: int) -> None:
+        ex = Executor(plan, Keyring.demo(), bound)
+        batch = batch_of(n)
+        barrier.wait()
+        outs = [ex.apply(r, ex.data_subject_of(r), ex.mask_of(r)) for r in batch]
+        results[n] = (outs, ex.tally())
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(8):
+        assert results[n] == _walked_tally(plan, bound, batch_of(n))
+    tree = bound.tree(0)
+    assert sorted(map(len, tree.slots)) == [len(keys)] * 8
