@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,3 +121,24 @@ def test_compiled_predicates_decide_like_py_abac(
 def test_always_and_never() -> None:
     assert compile_dnf(((),), {}, "d")({}) is True
     assert compile_dnf((), {}, "d")({}) is False
+
+
+@pytest.mark.parametrize("path", ["$.record.a", "$.record.n.c", "$.record.n", "$.record"])
+@pytest.mark.parametrize(
+    "record",
+    [{}, {"a": "x"}, {"n": {"c": "x"}}, {"n": "x"}, {"n": {"c": None}}, {"c": "x", "n": {}}],
+)
+@pytest.mark.parametrize(
+    "condition",
+    [{"condition": "Equals", "value": "x"}, {"condition": "Exists"}, {"condition": "NotExists"}],
+)
+def test_record_paths_read_what_py_abac_reads(
+    path: str, record: dict[str, Any], condition: dict[str, Any]
+) -> None:
+    """Each way a record path is read (one key, nested keys, the record itself) against
+    py-abac on records where the value is there, missing, null or under a non-mapping."""
+    dnf = parse_ace("resource", [{path: condition}])
+    elements: dict[str, Any] = {"subject": {}, "action": {"method": "read"}, "context": {}}
+    ctx = Context({**elements, "resource": {"dataset": "patients", "record": record}})
+    want = _outcome(lambda: holds_dnf(dnf, ctx))
+    assert _outcome(lambda: compile_dnf(dnf, elements, "patients")(record)) == want

@@ -609,7 +609,10 @@ class Executor:
         return out
 
     def data_subject_of(self, record: dict[str, Any]) -> str | None:
-        v = get_dotted(record, self.plan.dataset.data_subject)
+        path = self.plan.dataset.data_subject
+        v = record.get(path[0]) if len(path) == 1 else get_dotted(record, path)
+        if type(v) is str:
+            return v
         if v is None or isinstance(v, bool) or not isinstance(v, str | int):
             return None
         return str(v)

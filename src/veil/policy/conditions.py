@@ -269,6 +269,12 @@ def _reader(
         return None, get_dotted(elements.get(ace, {}), keys)
     if keys[:1] == ("dataset",):
         return None, get_dotted({"dataset": dataset}, keys)
+    if keys[:1] == ("record",):  # as below, without a resource dict per record
+        rest = keys[1:]
+        if len(rest) == 1:
+            key = rest[0]
+            return (lambda record: record.get(key) if isinstance(record, dict) else None), None
+        return (lambda record: get_dotted(record, rest)), None
     return (lambda record: get_dotted({"dataset": dataset, "record": record}, keys)), None
 
 
