@@ -63,6 +63,7 @@ from .jsonio import (
     BODY_BYTES,
     CLEAN_TEXT,
     FROM_JSON,
+    RAW_BODY,
     FastJSONResponse,
     FastJSONRoute,
     direct,
@@ -75,6 +76,7 @@ from .limits import (
     LineSplitter,
     check_records,
     check_shape,
+    containers,
     is_text,
     non_text_path,
 )
@@ -508,6 +510,10 @@ def create_app(
             limits.max_string,
             clean_text=scope.get(CLEAN_TEXT, False),
             body_bytes=scope.get(BODY_BYTES),
+            raw=scope.get(RAW_BODY),
+            # the body object, and its context if the body has one (extra fields are
+            # refused, and the others are strings)
+            outside=1 + (containers(body.context) if "context" in body.model_fields_set else 0),
         )
         veil = state.current
         job = await start(veil, _request(who, body))

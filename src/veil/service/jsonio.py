@@ -20,6 +20,8 @@ from pydantic import BaseModel, ValidationError
 CLEAN_TEXT = "veil.clean_text"
 #: the body's length in bytes: no string in it can be longer
 BODY_BYTES = "veil.body_bytes"
+#: the body's bytes, set with CLEAN_TEXT: what the checks may prove things from
+RAW_BODY = "veil.raw_body"
 #: in the validation context of a body :func:`direct_call` parsed: it is JSON as parsed
 #: (object keys are strings), so a model may take parts of it without copying them
 FROM_JSON = "veil.from_json"
@@ -59,6 +61,7 @@ class FastJSONRequest(Request):
             try:
                 self._json = orjson.loads(body)
                 self.scope[CLEAN_TEXT] = True
+                self.scope[RAW_BODY] = body
             except orjson.JSONDecodeError:
                 self._json = json.loads(body)
         return self._json

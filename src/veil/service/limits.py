@@ -221,6 +221,36 @@ def check_shape(value: Any, max_depth: int, max_string: int, *, where: str = "")
                 stack.append((item, child_depth))
 
 
+def containers(value: Any) -> int:
+    """How many objects and arrays ``value`` (parsed JSON) is and holds."""
+    n, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is dict:
+            n += 1
+            stack.extend(v.values())
+        elif type(v) is list:
+            n += 1
+            stack.extend(v)
+    return n
+
+
+def strings_within(raw: bytes, limit: int) -> bool:
+    """True if no string (key or value) in the JSON text ``raw`` can have more than
+    ``limit`` characters (False: it may).
+
+    A string lies between two quote bytes with none between them unless escaped, and
+    each of its characters takes at least one byte. With no escaped quote in the text
+    and a quote in every aligned block of ``limit // 2`` bytes, no run of bytes without
+    a quote is longer than ``limit - 2``: it cannot hold a whole block. Each block is
+    searched only up to its first quote, so this reads a few bytes per block.
+    """
+    if b"\\" in raw and b'\\"' in raw:  # the first search is memchr's, the second is not
+        return False
+    block = max(limit // 2, 1)
+    return all(raw.find(b'"', i, i + block) >= 0 for i in range(0, len(raw) - block + 1, block))
+
+
 def check_records(
     records: list[dict[str, Any]],
     max_depth: int,
@@ -228,17 +258,35 @@ def check_records(
     *,
     clean_text: bool = False,
     body_bytes: int | None = None,
+    raw: bytes | None = None,
+    outside: int = 0,
 ) -> None:
     """:func:`check_shape` for each of a batch's records, without re-reading what is
     already known: when the parser vouched for the text (``clean_text``) only records
     holding a container, a long string or a long key get the full walk, and when the
     whole body is no longer than ``max_string`` (``body_bytes``) no string can be. Same
-    errors as :func:`check_shape`, in the same order of records."""
+    errors as :func:`check_shape`, in the same order of records.
+
+    With the body's bytes (``raw``, what the parser read) and the number of objects and
+    arrays outside the records list (``outside``), a batch of flat records is proven
+    flat without looking at them: every object or array opens with a ``{`` or ``[``
+    byte and strings can only add such bytes, so when there are exactly ``outside``,
+    one for the list and one per record, no record holds one; and
+    :func:`strings_within` then says whether any string can be too long. The
+    per-record walk was a tenth of a 100-record request's CPU.
+    """
     if not clean_text:
         for i, rec in enumerate(records):
             check_shape(rec, max_depth, max_string, where=f"records[{i}]")
         return
     short = body_bytes is not None and body_bytes <= max_string
+    if (
+        raw is not None
+        and raw.count(b"{") + raw.count(b"[") == outside + 1 + len(records)
+        and all(type(r) is dict for r in records)
+        and (short or strings_within(raw, max_string))
+    ):
+        return
     for i, rec in enumerate(records):
         if not short and rec and max(map(len, rec)) > max_string:
             check_shape(rec, max_depth, max_string, where=f"records[{i}]")
