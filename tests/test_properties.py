@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from veil.core import Veil
+import json_strategies as strategies
+from veil.core import EVENT_TEMPLATES, Veil
 from veil.errors import AccessDenied
 from veil.keys import Keyring
 from veil.ledger.events import Event, Requester, canonical_json, stamp_parts
@@ -185,13 +186,7 @@ def _bare_body() -> dict[str, Any]:
     ).body()
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda kids: (
-        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
-    ),
-    max_leaves=8,
-)
+json_values = strategies.json_values()
 
 
 @settings(max_examples=200, deadline=None)
@@ -255,3 +250,23 @@ def test_event_body_of_values_json_cannot_spell_comes_from_the_model() -> None:
     event = Event.from_body(body, {}, [])
     assert '"at":"2026-01-02T03:04:05Z"' in event.body_json()
     assert '"purpose":"q"' in event.model_copy(update={"purpose": "q"}).body_json()
+
+
+def test_event_templates_are_bounded_per_plan(health: Bundle) -> None:
+    """Batches of every size end differently: the plan keeps at most EVENT_TEMPLATES
+    templates, and each event still counts its own records."""
+    veil = Veil(health, MemoryLedger(), Keyring.demo())
+    req = Request(
+        subject_id="dr.alvarez",
+        subject={"role": "clinician", "org": "org-north"},
+        purpose="TREAT",
+        dataset="patients",
+    )
+    pool = [dict(r, organization_id="org-north") for r in patients(90, seed=3)]
+    for n in range(1, 91):
+        job = veil.start(req)
+        for i, rec in enumerate(pool[:n]):
+            job.apply(rec, i)
+        event = job.event()
+        assert event.records.read == n
+        assert 0 < len(job.executor.bound.event_templates) <= EVENT_TEMPLATES

@@ -46,6 +46,9 @@ BATCH = 1024
 PIPELINE = 128
 #: distinct job tallies whose event field entries are kept per plan; cleared when full
 TALLY_MEMO = 1024
+#: ledger-event templates kept per bound plan (Job.event): each holds a whole event, and
+#: only outcomes that repeat (one-record requests) pay back, so fewer than TALLY_MEMO
+EVENT_TEMPLATES = 64
 
 
 class Appender(Protocol):
@@ -219,7 +222,7 @@ class Job:
             }
             hit = (Event.from_body(body, fields, []), stamp_parts(body))
             if key is not None:
-                if len(memo) >= TALLY_MEMO:
+                if len(memo) >= EVENT_TEMPLATES:
                     memo.clear()
                 memo[key] = hit
         template, parts = hit

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+import json_strategies as strategies
 from health_service import health_settings
 from veil.samples.synth import patients
 from veil.service.app import SanitizeBody, create_app
@@ -205,13 +206,7 @@ def test_a_direct_endpoint_must_answer_with_a_response() -> None:
         client.post("/x", json={"x": 1})
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda kids: (
-        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3)
-    ),
-    max_leaves=10,
-)
+json_values = strategies.json_values(text_size=5, key_size=4, max_leaves=10)
 
 
 @settings(max_examples=300, deadline=None)

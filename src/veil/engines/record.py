@@ -160,19 +160,6 @@ class Tree:
             if line is not None or len(self.lines) < _KEY_ORDERS:
                 self.lines[keys] = line
             return line
-        with _LINES_LOCK:  # slots are numbered in order, once each
-            line = self.lines.get(keys, _UNSEEN)
-            if line is not _UNSEEN:
-                return line
-            slot = len(self.slots)
-            made = straight_line(self.root, keys, slot) if slot < _LINES else None
-            line = None
-            if made is not None:
-                line, counters = made
-                self.slots.append(counters)
-            if line is not None or len(self.lines) < _KEY_ORDERS:
-                self.lines[keys] = line
-            return line
 
 
 @dataclass(frozen=True)
