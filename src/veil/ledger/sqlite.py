@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -134,6 +135,28 @@ def _has_subject(blob: bytes | None, subject: str | None) -> bool:
 BUSY_TIMEOUT = 5.0
 
 
+def wal_mode(conn: sqlite3.Connection, seconds: float) -> None:
+    """``PRAGMA journal_mode = WAL``, retried for up to ``seconds`` while the database is
+    locked. Switching a new database to WAL takes an exclusive lock, and when two
+    processes that each hold a shared lock ask for it at once, SQLite answers one of
+    them "database is locked" at once instead of waiting (its deadlock rule: the busy
+    timeout is not used). Retried from scratch the lock is free: four processes creating
+    one ledger at the same moment failed one run in tens without it."""
+    deadline = time.monotonic() + seconds
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
     """A ledger in one SQLite file. ``key`` makes the chain an HMAC chain.
 
@@ -189,7 +212,7 @@ class SQLiteLedger(store.SQLLedger[sqlite3.Connection]):
                 )
                 try:
                     conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-                    conn.execute("PRAGMA journal_mode = WAL")
+                    wal_mode(conn, self._busy_timeout)
                     conn.execute("PRAGMA synchronous = FULL")
                     conn.create_function("veil_has_subject", 2, _has_subject, deterministic=True)
                 except sqlite3.Error:
