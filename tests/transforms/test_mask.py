@@ -204,3 +204,50 @@ def test_masking_with_preserved_characters_is_the_documented_rule(
     except (ValidationError, ValueError):
         return  # a combination the params refuse (mask_first below min_masked, say)
     assert op(value, None) == _reference_mask(value, params)
+
+
+#: few characters, so that values share shapes; the mask characters among them, so a
+#: value may hold its mask's character where the mask hides (it must not narrow the range)
+_shapely = st.text(alphabet="19-(*#", max_size=8)
+
+
+@given(
+    ends=_ends,
+    preserve=st.text(alphabet="-(", min_size=1, max_size=2),
+    min_masked=st.integers(1, 5),
+    char=st.sampled_from(["*", "#", "é"]),
+    values=st.lists(st.one_of(_shapely, st.integers(-999, 99_999)), min_size=1, max_size=40),
+)
+def test_one_mask_over_many_values_of_shared_shapes_is_the_documented_rule(
+    ends, preserve, min_masked, char, values
+):
+    """One op applied to many values, as a job does: what it keeps per shape (the range
+    to hide, worked out on the first value of that shape) is right for every later one."""
+    params = {**ends, "preserve": preserve, "min_masked": min_masked, "char": char}
+    try:
+        op = make_op("mask", params)
+    except (ValidationError, ValueError):
+        return
+    for value in values:
+        assert op(value, None) == _reference_mask(value, params), value
+
+
+def test_a_value_holding_the_mask_character_does_not_narrow_the_next_ones() -> None:
+    op = make_op("mask", {"keep_last": 4, "preserve": "-"})
+    assert op("*23-45-6789", None) == "***-**-6789"
+    assert op("123-45-6789", None) == "***-**-6789"  # same shape: the first digit hidden too
+
+
+def test_shapes_kept_are_bounded_and_forgetting_them_changes_nothing(monkeypatch) -> None:
+    from veil.transforms import mask as mask_module
+
+    monkeypatch.setattr(mask_module, "_SHAPES", 3)
+    kept = mask_module.Shapes()
+    for i in range(7):
+        kept.keep(bytes(i), None)
+        assert len(kept) <= 3
+    assert bytes(6) in kept  # the newest is kept
+    params = {"keep_first": 1, "keep_last": 2, "preserve": "-"}
+    op = make_op("mask", params)
+    values = [f"{'-' * i}12345{'-' * j}" for i in range(5) for j in range(5)] * 2
+    assert [op(v, None) for v in values] == [_reference_mask(v, params) for v in values]
