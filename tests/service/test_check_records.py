@@ -15,6 +15,7 @@ from veil.service.limits import (
     check_records,
     check_shape,
     containers,
+    count_within,
     strings_within,
 )
 
@@ -125,3 +126,9 @@ def test_escaped_quotes_and_brackets_in_strings_prove_nothing(text: str) -> None
         check_records(
             [{"k": text}], 4, 20, clean_text=True, body_bytes=len(raw), raw=raw, outside=1
         )
+
+
+@given(raw=st.binary(max_size=64) | st.text("{[a", max_size=64).map(str.encode),
+       limit=st.integers(0, 70))  # fmt: skip
+def test_counting_within_a_limit_is_counting_up_to_one_past_it(raw: bytes, limit: int) -> None:
+    assert count_within(raw, b"{", limit) == min(raw.count(b"{"), limit + 1)

@@ -251,6 +251,21 @@ def strings_within(raw: bytes, limit: int) -> bool:
     return all(raw.find(b'"', i, i + block) >= 0 for i in range(0, len(raw) - block + 1, block))
 
 
+def count_within(raw: bytes, byte: bytes, limit: int) -> int:
+    """How many times ``byte`` occurs in ``raw``, counting no further than ``limit + 1``.
+
+    One ``find`` per occurrence: ``find`` of a single byte is memchr, which skips
+    through bytes many at a time, where ``bytes.count`` looks at each one (two counts
+    over a 100-record body were ~4% of its request). A count that must come out at
+    ``limit`` stops soon after ``limit``, however many the body holds."""
+    find = raw.find
+    n, i = 0, find(byte)
+    while i >= 0 and n <= limit:
+        n += 1
+        i = find(byte, i + 1)
+    return n
+
+
 def check_records(
     records: list[dict[str, Any]],
     max_depth: int,
@@ -280,9 +295,11 @@ def check_records(
             check_shape(rec, max_depth, max_string, where=f"records[{i}]")
         return
     short = body_bytes is not None and body_bytes <= max_string
+    expected = outside + 1 + len(records)  # objects and arrays in a body of flat records
     if (
         raw is not None
-        and raw.count(b"{") + raw.count(b"[") == outside + 1 + len(records)
+        and (objects := count_within(raw, b"{", expected)) <= expected
+        and objects + count_within(raw, b"[", expected - objects) == expected
         and all(type(r) is dict for r in records)
         and (short or strings_within(raw, max_string))
     ):
