@@ -12,6 +12,8 @@ import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import Leniency, PhoneMetadata
+from phonenumbers.phonenumbermatcher import _is_national_prefix_present_if_required
 from phonenumbers.phonenumberutil import SUPPORTED_REGIONS
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
@@ -115,6 +117,64 @@ def test_a_skipped_run_never_matches_in_any_region(candidate: str, region: str) 
         with contextlib.suppress(phonenumbers.NumberParseException):
             number = phonenumbers.parse(candidate, region)
             assert not phonenumbers.is_valid_number(number)
+
+
+#: national numbers as written at home in several countries (most of what one region's
+#: pass refuses for a missing national prefix), and SSN- and date-shaped runs
+national = st.one_of(
+    st.from_regex(r"\(?[1-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}", fullmatch=True),
+    st.from_regex(r"0?[1-9][0-9]{1,4}[ /-]?[0-9]{3,8}", fullmatch=True),
+    st.from_regex(r"[1-9][0-9]{2}-[0-9]{2}-[0-9]{4}", fullmatch=True),
+    st.from_regex(r"[0-9]{1,2}[ .][0-9]{2}[ .][0-9]{2}[ .][0-9]{2}[ .]?[0-9]{0,2}", fullmatch=True),
+)
+
+
+#: regions whose main region formats some numbers with a required national prefix
+PREFIXED = sorted(
+    r
+    for r in ALL_REGIONS
+    if any(
+        f.national_prefix_formatting_rule and not f.national_prefix_optional_when_formatting
+        for f in PhoneMetadata.metadata_for_region(
+            phonenumbers.region_code_for_country_code(phonenumbers.country_code_for_region(r))
+        ).number_format
+    )
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    candidate=national | number_like,
+    region=st.sampled_from(PREFIXED) | st.sampled_from(ALL_REGIONS),
+)
+def test_a_run_said_to_lack_its_prefix_fails_the_matchers_check(
+    candidate: str, region: str
+) -> None:
+    """The claim behind the second skip, over every region phonenumbers knows: what
+    prefix_missing rules out, the matcher's own check (a national prefix present where
+    the number's format requires one) refuses whatever the run parses to, and the
+    matcher's verdict on the run is None."""
+    plan = national_plan(region)
+    if plan is None or not plan.prefix_missing(candidate):
+        return
+    with contextlib.suppress(phonenumbers.NumberParseException):
+        number = phonenumbers.parse(candidate, region, keep_raw_input=True)
+        assert not _is_national_prefix_present_if_required(number)
+    for leniency in (Leniency.VALID, Leniency.STRICT_GROUPING, Leniency.EXACT_GROUPING):
+        matcher = phonenumbers.PhoneNumberMatcher(candidate, region, leniency=leniency)
+        assert matcher._parse_and_verify(candidate, 0) is None
+
+
+def test_what_lacks_its_prefix() -> None:
+    de, gb, us = national_plan("DE"), national_plan("GB"), national_plan("US")
+    assert de is not None and gb is not None and us is not None
+    assert de.prefix_missing("(617) 225-0827")  # a US number in the German pass
+    assert not de.prefix_missing("030 901820")  # the prefix is there
+    assert not de.prefix_missing("49 30 901820")  # the calling code: maybe international
+    assert not de.prefix_missing("+1 617 225 0827")  # not a national number
+    assert not de.prefix_missing("(617) 225-0827 ext 2")  # an extension: left to phonenumbers
+    assert not us.prefix_missing("(617) 225-0827")  # US numbers need no prefix
+    assert gb.cannot_parse("(206) 494-7434")  # GB's lengths and pattern, but no number type
 
 
 @pytest.mark.parametrize("region", ["US", "GB", "DE", "FR"])

@@ -37,6 +37,10 @@ from phonenumbers import Leniency, PhoneMetadata
 from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
     NumberParseException,
+    PhoneNumberType,
+    _choose_formatting_pattern_for_number,
+    _formatting_rule_has_first_group_only,
+    _number_type_helper,
     region_code_for_country_code,
 )
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
@@ -61,13 +65,17 @@ class NationalPlan:
     #: region's; once, or twice after the calling code)
     prefixes: tuple[str, ...]
     #: per region sharing the calling code: the possible NSN lengths and the pattern
-    #: every valid NSN of that region matches (its general description)
-    regions: tuple[tuple[frozenset[int], re.Pattern[str]], ...]
+    #: every valid NSN of that region matches (its general description), and its
+    #: metadata (a valid NSN is also of one of its number types)
+    regions: tuple[tuple[frozenset[int], re.Pattern[str], PhoneMetadata], ...]
+    #: the metadata of the calling code's main region, whose formatting rules say
+    #: whether a number written without a national prefix needs one
+    main: PhoneMetadata
 
     @functools.cached_property
     def fewest(self) -> int:
         """Digits the shortest valid NSN of the calling code has."""
-        return min(min(lengths) for lengths, _ in self.regions)
+        return min(min(lengths) for lengths, _, _ in self.regions)
 
     def too_short(self, candidate: str) -> bool:
         """True if no group inside ``candidate`` can hold a valid number."""
@@ -88,10 +96,47 @@ class NationalPlan:
             rest = digits[len(self.calling_code) :]  # strips a national prefix as well
             states |= {rest, *self._strip(rest)}
         states |= {s for state in states for s in self._strip(state)}  # parse's own strip
+        # valid: of a number type of a region sharing the calling code, as
+        # is_valid_number decides (_number_type_helper), general description first
         return not any(
-            len(s) in lengths and pattern.fullmatch(s)
+            len(s) in lengths
+            and pattern.fullmatch(s)
+            and _number_type_helper(s, meta) != PhoneNumberType.UNKNOWN
             for s in states
-            for lengths, pattern in self.regions
+            for lengths, pattern, meta in self.regions
+        )
+
+    def prefix_missing(self, candidate: str) -> bool:
+        """True if ``candidate`` is a national number without the national prefix its
+        format asks for, so that the matcher's check that the prefix is present when
+        required (at VALID leniency and stricter) refuses it whatever it parses to.
+
+        That check reads the number's country code source, NSN and raw digits. For a
+        run of digits and separators starting with neither the international prefix
+        nor the calling code, parse takes the number as national (source
+        FROM_DEFAULT_COUNTRY); starting with none of the national prefixes, nothing is
+        stripped, so the NSN is the run's digits, and the check finds no prefix at
+        their start. It then fails where the calling code's main region formats that
+        NSN with a rule that needs the prefix (not optional, not the first group
+        alone): ``_is_national_prefix_present_if_required`` in phonenumbers' matcher.
+        Numbers of other countries written as at home are most of what it refuses
+        (a US number in the German pass).
+        """
+        if _BARE.fullmatch(candidate) is None:
+            return False
+        digits = _NON_DIGIT.sub("", candidate)
+        if (
+            digits.startswith(self.idd)
+            or digits.startswith(self.calling_code)
+            or any(digits.startswith(p) for p in self.prefixes)
+        ):
+            return False
+        rule = _choose_formatting_pattern_for_number(self.main.number_format, digits)
+        return bool(
+            rule is not None
+            and rule.national_prefix_formatting_rule
+            and not rule.national_prefix_optional_when_formatting
+            and not _formatting_rule_has_first_group_only(rule.national_prefix_formatting_rule)
         )
 
     def _strip(self, digits: str) -> list[str]:
@@ -122,12 +167,19 @@ def national_plan(region: str) -> NationalPlan | None:
     for other in COUNTRY_CODE_TO_REGION_CODE.get(meta.country_code, ()):
         other_meta = PhoneMetadata.metadata_for_region(other)
         desc = other_meta.general_desc if other_meta is not None else None
-        if desc is None or not desc.possible_length or not desc.national_number_pattern:
+        if (
+            other_meta is None
+            or desc is None
+            or not desc.possible_length
+            or not desc.national_number_pattern
+        ):
             return None
-        regions.append((frozenset(desc.possible_length), re.compile(desc.national_number_pattern)))
-    if not regions:
+        regions.append(
+            (frozenset(desc.possible_length), re.compile(desc.national_number_pattern), other_meta)
+        )
+    if not regions or main is None:
         return None
-    return NationalPlan(str(meta.country_code), idd, tuple(sorted(prefixes)), tuple(regions))
+    return NationalPlan(str(meta.country_code), idd, tuple(sorted(prefixes)), tuple(regions), main)
 
 
 # Keep every compiled metadata pattern: the re module's bounded cache was a tenth of the
@@ -186,7 +238,8 @@ class _Matcher(phonenumbers.PhoneNumberMatcher):
         return super()._extract_match(candidate, offset)
 
     def _parse_and_verify(self, candidate: str, offset: int) -> Any:
-        if self._plan is not None and self._plan.cannot_parse(candidate):
+        plan = self._plan
+        if plan is not None and (plan.cannot_parse(candidate) or plan.prefix_missing(candidate)):
             return None
         shared = self._international
         if shared is None or not calling_code_after_plus(candidate):
