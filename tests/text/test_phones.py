@@ -174,7 +174,7 @@ def test_what_lacks_its_prefix() -> None:
     assert not de.prefix_missing("+1 617 225 0827")  # not a national number
     assert not de.prefix_missing("(617) 225-0827 ext 2")  # an extension: left to phonenumbers
     assert not us.prefix_missing("(617) 225-0827")  # US numbers need no prefix
-    assert gb.cannot_parse("(206) 494-7434")  # GB's lengths and pattern, but no number type
+    assert gb.prefix_missing("20 7946 0958")  # London without its 0
 
 
 @pytest.mark.parametrize("region", ["US", "GB", "DE", "FR"])
