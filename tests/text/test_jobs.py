@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import sqlite3
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -228,7 +229,7 @@ def test_cli_sanitize_support_memo(tmp_path: Path) -> None:
     with sqlite3.connect(led) as db:
         dump = "\n".join(str(row) for row in db.execute("select * from events"))
     assert '"PHONE_NUMBER":1' in dump.replace(" ", "")
-    assert all(s not in dump for s in SECRETS)
+    assert all(s not in _without_digests(dump) for s in SECRETS)
 
 
 NOTE = (
@@ -237,6 +238,13 @@ NOTE = (
 )
 NOTE_SECRETS = ("Robert", "Burgess", "08/31/2018", "03/14/2024", "555-631", "robert.burgess")
 NOTE_SECRETS += ("937-16-6771", "4111")
+
+
+def _without_digests(text: str) -> str:
+    """``text`` without runs of 16 or more hex digits: event ids, hashes and fingerprints
+    are random, and a short secret such as ``4111`` turns up in one now and then (the
+    chain hash ``...3c13741115b2...`` did once), where a leaked value would stand in clear."""
+    return re.sub(r"[0-9a-f]{16,}", "", text)
 
 
 def _keyfile(tmp_path: Path, *names: str) -> list[str]:
@@ -277,7 +285,8 @@ def test_health_note_for_external_researcher_and_clinician() -> None:
     entities = res.event.event.fields["note"].entities
     assert entities["PERSON"] >= 1 and entities["DATE_TIME"] == 2
     assert {"PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN", "CREDIT_CARD"} <= set(entities)
-    assert all(s not in json.dumps(res.event.event.body()) for s in NOTE_SECRETS)
+    body = _without_digests(json.dumps(res.event.event.body()))
+    assert all(s not in body for s in NOTE_SECRETS)
     clear = veil.sanitize(CLINICIAN, [rec])
     assert clear.records[0]["note"] == NOTE
     assert clear.event.event.fields["note"].entities == {}
@@ -310,4 +319,4 @@ def test_cli_sanitize_health_note_for_researcher(tmp_path: Path) -> None:
     assert all(s not in note for s in NOTE_SECRETS), note
     with sqlite3.connect(led) as db:
         dump = "\n".join(str(row) for row in db.execute("select * from events"))
-    assert '"PERSON":' in dump and all(s not in dump for s in NOTE_SECRETS)
+    assert '"PERSON":' in dump and all(s not in _without_digests(dump) for s in NOTE_SECRETS)
