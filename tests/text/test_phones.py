@@ -249,3 +249,23 @@ def test_which_runs_are_judged_once(candidate: str, shared: bool) -> None:
     from veil.text.phones import calling_code_after_plus
 
     assert calling_code_after_plus(candidate) is shared
+
+
+def test_each_run_is_scanned_once_per_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The four passes of a text share the scan for runs: every search index is scanned
+    once, and the spans stay Presidio's."""
+    from veil.text import phones
+
+    scanned: list[int] = []
+    real = phones.candidate_at
+
+    def counted(text: str, index: int) -> tuple[int, str] | None:
+        scanned.append(index)
+        return real(text, index)
+
+    monkeypatch.setattr(phones, "candidate_at", counted)
+    regions = ("US", "GB", "DE", "FR")
+    text = "call (617) 225-0827, 030 901820 or +44 20 7946 0958; SSN 149-72-8203 on 2024-08-09"
+    veil = VeilPhoneRecognizer(regions)
+    assert spans(veil, text) == spans(PhoneRecognizer(supported_regions=regions), text) != []
+    assert len(scanned) > 3 and len(scanned) == len(set(scanned))
