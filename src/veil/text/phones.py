@@ -245,7 +245,7 @@ class _Matcher(phonenumbers.PhoneNumberMatcher):
         self._international = international if leniency == Leniency.VALID else None
 
     def _find(self, index: int) -> Any:
-        # phonenumbers' PhoneNumberMatcher._find (8.13), the scan for the next run taken
+        # phonenumbers' PhoneNumberMatcher._find (as of 9.0), the scan for the next run taken
         # from the passes of the text before this one: its pattern is large, and the
         # scan was a quarter of the recognizer's time on four regions
         scanned = self._scanned
