@@ -164,36 +164,15 @@ def _median_rates(
 
 
 def stock_presidio(tuned: Any) -> Any:
-    """Presidio as its users run it, on veil's recognizers and spaCy pipeline: a plain
-    AnalyzerEngine with Presidio's own NLP engine class, context enhancer, phone
-    recognizer and pattern loop. (veil's analyzer replaces the enhancer with one that
-    gives the same scores with less work, the phone recognizer with one that skips parses
-    that cannot succeed, and the pattern loop with one that does not time each regex;
-    the loop on it is printed too.) The NLP engine is handed the already-built pipeline,
-    since its ``load`` would try to download a model."""
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import SpacyNlpEngine
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+    """Presidio as its users run it, on veil's recognizers and spaCy pipeline
+    (veil.text.analyzer.as_shipped). veil's analyzer splits results once per text, keeps
+    recognizer lists per request, works keywords out when read, runs only the patterns
+    that can match, replaces the enhancer with one that gives the same scores with less
+    work, the phone recognizer with one that skips parses that cannot succeed, and the
+    pattern loop with one that does not time each regex; the loop on it is printed too."""
+    from veil.text.analyzer import as_shipped
 
-    from veil.text.patterns import stock
-    from veil.text.phones import VeilPhoneRecognizer
-
-    nlp = SpacyNlpEngine(
-        models=[{"lang_code": "en", "model_name": "veil"}],
-        ner_model_configuration=tuned.nlp_engine.ner_model_configuration,
-    )
-    nlp.nlp = dict(tuned.nlp_engine.nlp)
-    registry = RecognizerRegistry(
-        recognizers=[
-            PhoneRecognizer(supported_regions=r.supported_regions)
-            if isinstance(r, VeilPhoneRecognizer)
-            else stock(r)
-            for r in tuned.registry.recognizers
-        ],
-        global_regex_flags=tuned.registry.global_regex_flags,
-        supported_languages=["en"],
-    )
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
+    return as_shipped(tuned)
 
 
 def bench(

@@ -28,6 +28,7 @@ from veil.text.linear import (
     LinearSearch,
     Matcher,
     NotLinear,
+    Prefilter,
     compile_linear,
     translate,
 )
@@ -110,6 +111,74 @@ soup = st.lists(pieces | st.text(alphabet=TRICKY + string.printable, max_size=4)
 @given(parts=soup)
 def test_same_matches_on_random_text(parts: list[str]) -> None:
     _same_everywhere(["".join(parts)])
+
+
+def _prefilters() -> list[tuple[list[str], Prefilter, list[Any]]]:
+    """Every pattern above, grouped by flags: one prefilter per group, with Python's
+    engine's compiled patterns to check it against."""
+    groups: dict[int, list[str]] = {}
+    for rx, flags, _ in PATTERNS:
+        groups.setdefault(flags, []).append(rx)
+    return [
+        (
+            rxs,
+            Prefilter([Matcher(rx, flags) for rx in rxs]),
+            [regex.compile(rx, flags=flags) for rx in rxs],
+        )
+        for flags, rxs in groups.items()
+    ]
+
+
+PREFILTERS = _prefilters()
+
+
+def _prefiltered_keeps_every_match(texts: list[str]) -> int:
+    """Asserts that every pattern with a match in a text (by Python's engine, which the
+    prefilter does not use) is among those the prefilter runs; returns how many
+    (text, pattern) pairs it left out."""
+    skipped = 0
+    for rxs, pre, python in PREFILTERS:
+        for text in texts:
+            run = pre.which(text)
+            for i, compiled in enumerate(python):
+                if run is not None and i not in run:
+                    skipped += 1
+                    assert not any(m.end() > m.start() for m in compiled.finditer(text)), (
+                        rxs[i],
+                        text,
+                    )
+    return skipped
+
+
+def test_the_prefilter_leaves_out_only_patterns_without_a_match() -> None:
+    texts = PRESIDIO_STRINGS + [n.text for n in notes(150, seed=4)]
+    # it does leave patterns out (else this test would check nothing)
+    assert _prefiltered_keeps_every_match(texts) > len(texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=soup)
+def test_the_prefilter_leaves_out_only_patterns_without_a_match_on_random_text(
+    parts: list[str],
+) -> None:
+    _prefiltered_keeps_every_match(["".join(parts)])
+
+
+def test_a_prefilter_that_fails_runs_every_pattern() -> None:
+    """RE2's set search answers "no match" when its DFA gives up; the prefilter must
+    then run everything, not nothing."""
+
+    class GaveUp:
+        def Match(self, text: bytes) -> list[int]:
+            return []
+
+    rxs = [r"\d{3}-\d{2}-\d{4}", r"\b\d{9}\b", r"(?<!\d)\d{4}"]
+    pre = Prefilter([Matcher(rx, 0) for rx in rxs])
+    assert pre.which("no digits at all") == {2}  # the lookbehind is not RE2's: always run
+    pre._set = GaveUp()
+    assert pre.which("no digits at all") is None
+    # non-ASCII text: finditer may not use RE2 there, so neither does the prefilter
+    assert Prefilter([Matcher(rx, 0) for rx in rxs]).which("caf\u00e9 123-45-6789") is None
 
 
 ALL = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)

@@ -280,12 +280,11 @@ class _BelowWarning(logging.Filter):
 
 def _build(config: EngineConfig) -> tuple[Any, Any]:
     _quiet_presidio()
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-
+    from .analyzer import Analyzer, Registry
     from .patterns import guard, lean
 
     engine = _nlp_engine(config)
-    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    registry = Registry(supported_languages=[LANGUAGE])
     for recognizer in _pattern_recognizers(config):
         registry.add_recognizer(recognizer)
     if config.engine == "ner":
@@ -301,7 +300,7 @@ def _build(config: EngineConfig) -> tuple[Any, Any]:
     for name, decl in config.recognizers:
         registry.add_recognizer(_custom(name, decl))
     registry.recognizers = [guard(lean(r)) for r in registry.recognizers]
-    analyzer = AnalyzerEngine(
+    analyzer = Analyzer(
         registry=registry,
         nlp_engine=engine,
         supported_languages=[LANGUAGE],
@@ -346,10 +345,43 @@ def _in_place_enhancer() -> Any:
             index = bisect.bisect_right(ends, start)
             if index >= len(ends):
                 raise ValueError("a match lies outside the text's tokens")
-            lemmas, keywords = nlp_artifacts.lemmas, nlp_artifacts.keywords
+            lemmas = nlp_artifacts.lemmas
+            # Presidio's _add_n_words only asks `lemma in keywords`: a set answers alike.
+            keywords: Any = getattr(nlp_artifacts, "veil_keyword_set", None)
+            if keywords is None:
+                keywords = frozenset(nlp_artifacts.keywords)
+                nlp_artifacts.veil_keyword_set = keywords
             words = self._add_n_words_backward(index, self.context_prefix_count, lemmas, keywords)
             words += self._add_n_words_forward(index, self.context_suffix_count, lemmas, keywords)
             return list(set(words))
+
+        @staticmethod
+        def _find_supportive_word_in_context(
+            context_list: list[str] | None,
+            recognizer_context_list: list[str] | None,
+            matching_mode: str = "substring",
+        ) -> str:
+            # LemmaContextAwareEnhancer's (presidio-analyzer 2.2): the first of the
+            # recognizer's words that is part of (substring) or equals (whole_word) one
+            # of the context words, case aside. Its loop lowers every context word once
+            # per recognizer word; here once, and the substring test is one search of
+            # them joined by NUL (a word without NUL found there lies within one of
+            # them).
+            if context_list is None or recognizer_context_list is None or not context_list:
+                return ""
+            lowered = [k.lower() for k in context_list]
+            if matching_mode == "substring":
+                joined = "\x00".join(lowered)
+                for word in recognizer_context_list:
+                    w = word.lower()
+                    if w in joined if "\x00" not in w else any(w in k for k in lowered):
+                        return word
+            elif matching_mode == "whole_word":
+                whole = set(lowered)
+                for word in recognizer_context_list:
+                    if word.lower() in whole:
+                        return word
+            return ""
 
         def enhance_using_context(
             self,
@@ -395,6 +427,8 @@ def _nlp_engine(config: EngineConfig) -> Any:
     import spacy
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
+    from .analyzer import doc_artifacts
+
     if config.engine == "ner":
         if not spacy_util().is_package(config.model):
             raise EngineUnavailable(
@@ -413,6 +447,9 @@ def _nlp_engine(config: EngineConfig) -> Any:
 
         def load(self) -> None:
             self.nlp = {LANGUAGE: nlp}  # type: ignore[assignment]
+
+        def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
+            return doc_artifacts(self, doc, language)
 
     engine = OfflineSpacyNlpEngine(
         models=[{"lang_code": LANGUAGE, "model_name": config.model}],

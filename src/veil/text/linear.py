@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -293,13 +293,15 @@ class Matcher:
     to ``regex.finditer(pattern, text, flags=flags)``'s non-empty matches.
     """
 
-    __slots__ = ("_ascii_words", "_backtracking", "_ignore_case", "_linear")
+    __slots__ = ("_ascii_words", "_backtracking", "_ignore_case", "_linear", "source")
 
     def __init__(self, pattern: str, flags: int) -> None:
         self._backtracking = regex.compile(pattern, flags=flags)
         self._linear: Any = None
         self._ascii_words = False
         self._ignore_case = False
+        #: the RE2 pattern, where RE2 runs it
+        self.source: str | None = None
         try:
             t = translate(pattern, flags, "regex")
         except NotLinear:
@@ -307,6 +309,7 @@ class Matcher:
         if t.dollar_at_end:  # Presidio passes MULTILINE; without it, stay exact
             return
         self._linear = compile_linear(t)
+        self.source = t.pattern
         self._ascii_words = t.ascii_words
         self._ignore_case = t.ignore_case
 
@@ -340,6 +343,61 @@ class Matcher:
             yield from self._backtracking.finditer(text, timeout=timeout, concurrent=True)
         except TimeoutError:
             raise AnalysisIncomplete("a pattern ran out of time on a value") from None
+
+
+class Prefilter:
+    """Which of several patterns :meth:`Matcher.finditer` needs to run on a text.
+
+    One RE2 ``Set`` holds every pattern RE2 runs; one pass over a text names each of
+    them that matches somewhere in it, and a pattern it does not name has no match
+    there, empty or not. (A Presidio date recognizer has 13 patterns: their 13 searches
+    of a short note took ~23 µs, the pass ~1 µs.) The patterns RE2 does not run are
+    always run. The pass is made only where ``finditer`` itself would use RE2 on the
+    text's ASCII bytes, so both read the same input.
+
+    RE2's set search has no fallback when its DFA runs out of memory: it answers "no
+    match". So the set holds one more pattern, the empty one, which matches every text:
+    an answer without it means the pass failed, and then every pattern runs.
+    """
+
+    __slots__ = ("_always", "_index", "_sentinel", "_set")
+
+    def __init__(self, matchers: Sequence[Matcher]) -> None:
+        linear = [i for i, m in enumerate(matchers) if m.source is not None]
+        self._always = frozenset(range(len(matchers))) - frozenset(linear)
+        self._set: Any = None
+        self._index: tuple[int, ...] = ()
+        self._sentinel = -1
+        if len(linear) < 2:  # a pass would cost what the one search costs
+            return
+        rset = re2.Set.SearchSet(_OPTIONS)
+        for i in linear:
+            rset.Add(matchers[i].source)
+        self._sentinel = rset.Add("")
+        rset.Compile()
+        self._set, self._index = rset, tuple(linear)
+
+    def which(self, text: str) -> frozenset[int] | None:
+        """The indices of the patterns to run on ``text``; None for all of them."""
+        if self._set is None or not text.isascii():
+            return None
+        hits = self._set.Match(text.encode("ascii"))
+        if not hits or self._sentinel not in hits:
+            return None
+        index, sentinel = self._index, self._sentinel
+        return self._always.union(index[h] for h in hits if h != sentinel)
+
+
+_PREFILTERS: dict[tuple[tuple[str, ...], int], Prefilter] = {}
+
+
+def prefilter(patterns: tuple[str, ...], flags: int) -> Prefilter:
+    """The process's :class:`Prefilter` for these patterns (``regex`` syntax), built once."""
+    key = (patterns, flags)
+    p = _PREFILTERS.get(key)
+    if p is None:
+        p = _PREFILTERS.setdefault(key, Prefilter([matcher(x, flags) for x in patterns]))
+    return p
 
 
 _MATCHERS: dict[tuple[str, int], Matcher] = {}

@@ -29,7 +29,7 @@ from typing import Any
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 
 from . import budget
-from .linear import matcher
+from .linear import matcher, prefilter
 
 _NAME = RecognizerResult.RECOGNIZER_NAME_KEY
 _ID = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
@@ -53,7 +53,12 @@ class _Lean:
             return results
         flags = regex_flags if regex_flags else self.global_regex_flags
         entity = self.supported_entities[0]
-        for pattern in self.patterns:
+        # Only the patterns that can match the text run (one RE2 pass decides; the
+        # results are those of running them all, see linear.Prefilter).
+        run = prefilter(tuple(p.regex for p in self.patterns), flags).which(text)
+        for i, pattern in enumerate(self.patterns):
+            if run is not None and i not in run:
+                continue
             budget.check()
             for match in matcher(pattern.regex, flags).finditer(text):
                 start, end = match.span()

@@ -1,0 +1,206 @@
+"""veil's analyzer must analyze as Presidio does, piece by piece and as a whole.
+
+The whole: Presidio's own ``AnalyzerEngine`` (its registry, NLP engine class, context
+enhancer, phone recognizer and pattern loop) on the same recognizers and spaCy pipeline,
+compared result for result on Presidio's own test strings, synthetic notes and random
+text. The pieces (veil.text.analyzer): each against the Presidio code it stands for."""
+
+from __future__ import annotations
+
+import json
+import string
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+
+from veil.text.analyzer import KEYWORD_MEMO, Artifacts, Registry, as_shipped, doc_artifacts
+from veil.text.engine import EngineConfig, analyzer_for
+from veil.text.patterns import stock
+from veil.text.phones import VeilPhoneRecognizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from notes_synth import notes
+
+DATA = json.loads((Path(__file__).parent / "data" / "presidio_test_strings.json").read_text())
+PRESIDIO_STRINGS = [s for strings in DATA["strings"].values() for s in strings]
+CONFIG = EngineConfig(phone_regions=("US", "GB", "DE", "FR"))
+
+
+def _presidio(tuned: Any) -> AnalyzerEngine:
+    engine = as_shipped(tuned)
+    assert type(engine) is AnalyzerEngine and type(engine.registry) is RecognizerRegistry
+    assert type(engine.context_aware_enhancer) is LemmaContextAwareEnhancer
+    assert type(engine.nlp_engine) is SpacyNlpEngine
+    assert not any(isinstance(r, VeilPhoneRecognizer) for r in engine.registry.recognizers)
+    return engine
+
+
+TUNED = analyzer_for(CONFIG).presidio
+PRESIDIO = _presidio(TUNED)
+ENTITIES = sorted(TUNED.get_supported_entities("en"))
+
+
+def _results(engine: Any, text: str, entities: list[str] | None) -> list[tuple[Any, ...]]:
+    found = engine.analyze(
+        text, language="en", entities=entities, score_threshold=0.0, return_decision_process=True
+    )
+    return sorted(
+        (
+            r.start,
+            r.end,
+            r.entity_type,
+            r.score,
+            r.analysis_explanation.supportive_context_word,
+            r.analysis_explanation.score_context_improvement,
+        )
+        for r in found
+    )
+
+
+def _same(texts: list[str], entities: list[str] | None = None) -> None:
+    for text in texts:
+        assert _results(TUNED, text, entities) == _results(PRESIDIO, text, entities), text
+
+
+def test_same_results_as_presidio_on_its_own_test_strings() -> None:
+    assert len(PRESIDIO_STRINGS) > 500
+    _same(PRESIDIO_STRINGS)
+
+
+def test_same_results_as_presidio_on_notes_for_each_entity_set() -> None:
+    texts = [n.text for n in notes(60, seed=21)]
+    _same(texts)
+    _same(texts, ["PHONE_NUMBER", "US_SSN"])
+    _same(texts, ["DATE_TIME"])
+    # context words do raise scores on these texts (else the enhancer is not compared)
+    assert any(r[4] for t in texts for r in _results(TUNED, t, None))
+
+
+pieces = st.sampled_from(
+    [" ", "-", ":", ".", "@", "4111 1111 1111 1111", "2024-03-01", "12/03/2024", "SSN ",
+     "078-05-1120", "phone", "Call", " the ", "card:", "DOB", "(617) 225-0827", "+44 20 7946 0958",
+     "DE89 3704 0044 0532 0130 00", "mail a@b.org", "\n", "IBAN", "is", "and", "MRN"]
+)  # fmt: skip
+soup = st.lists(
+    pieces | st.text(alphabet=string.printable + "\u00e9\u0130", max_size=5), max_size=16
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts=soup)
+def test_same_results_as_presidio_on_random_text(parts: list[str]) -> None:
+    _same(["".join(parts)])
+
+
+# ---------------------------------------------------------------------------- pieces
+
+
+def test_the_registry_answers_what_presidios_answers() -> None:
+    recognizers = list(TUNED.registry.recognizers)
+    ours = Registry(recognizers=recognizers, supported_languages=["en"])
+    theirs = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
+    asks = [None, ENTITIES, ["PHONE_NUMBER"], ["US_SSN", "DATE_TIME"], ["NOT_A_KIND", "URL"]]
+    for _ in range(2):  # the second time from what was kept
+        for entities in asks:
+            all_fields = entities is None
+            got = ours.get_recognizers("en", entities, all_fields=all_fields)
+            expected = theirs.get_recognizers("en", entities, all_fields=all_fields)
+            assert sorted(map(id, got)) == sorted(map(id, expected)), entities
+    # a recognizer added later is part of the next answer
+    extra = stock(next(r for r in recognizers if r.name == "UsSsnRecognizer"))
+    ours.add_recognizer(extra)
+    assert extra in ours.get_recognizers("en", ["US_SSN"])
+    with pytest.raises(ValueError):
+        ours.get_recognizers("en", ["NOT_A_KIND"])
+
+
+class _Boosting(EntityRecognizer):  # type: ignore[misc]
+    """Overrides enhance_using_context: sees its own and the others' results."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["US_SSN"], name="boosting")
+        self.seen: list[tuple[int, int]] = []
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+        return []
+
+    def enhance_using_context(self, text: str, raw_recognizer_results: list[Any],
+                              other_raw_recognizer_results: list[Any], nlp_artifacts: Any,
+                              context: list[str] | None = None) -> list[Any]:  # fmt: skip
+        self.seen.append((len(raw_recognizer_results), len(other_raw_recognizer_results)))
+        return raw_recognizer_results
+
+
+def test_a_recognizer_with_its_own_context_rule_still_sees_every_result() -> None:
+    ours, theirs = _Boosting(), _Boosting()
+    text = "SSN 078-05-1120, call (617) 225-0827 on 2024-03-01"
+    for engine, boosting in ((TUNED, ours), (PRESIDIO, theirs)):
+        engine.registry.add_recognizer(boosting)
+        try:
+            engine.analyze(text, language="en")
+        finally:
+            engine.registry.recognizers.remove(boosting)
+    assert ours.seen == theirs.seen and ours.seen[0][1] >= 3
+
+
+def test_keywords_are_presidios() -> None:
+    engine = TUNED.nlp_engine
+    texts = [n.text for n in notes(40, seed=5)] + PRESIDIO_STRINGS[::5]
+    texts += ["The patient's SSN: is 078-05-1120; he IS being seen", "a:b:c, -PRON- be Be"]
+    for doc in engine.nlp["en"].pipe(texts):
+        ours = doc_artifacts(engine, doc, "en")
+        theirs = SpacyNlpEngine._doc_to_nlp_artifact(engine, doc, "en")
+        assert type(theirs) is NlpArtifacts and isinstance(ours, Artifacts)
+        assert ours.keywords == theirs.keywords  # worked out when read
+        assert ours.keywords == theirs.keywords  # then kept
+        for name in ("lemmas", "tokens_indices", "entities", "scores"):
+            assert getattr(ours, name) == getattr(theirs, name), name
+        assert json.loads(ours.to_json()) == json.loads(theirs.to_json())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lemmas=st.lists(
+        st.sampled_from(["the", "is", "be", "-PRON-", ":", "a:b", "SSN", "Call", "", "::", "."])
+        | st.text(max_size=6),
+        max_size=12,
+    )
+)
+def test_keywords_of_any_lemmas_are_presidios(lemmas: list[str]) -> None:
+    engine = TUNED.nlp_engine
+    from veil.text.analyzer import _keywords, _Pending
+
+    assert _keywords(_Pending(engine, lemmas, "en")) == NlpArtifacts.set_keywords(
+        engine, lemmas, "en"
+    )
+    assert len(engine.veil_keyword_memo) <= KEYWORD_MEMO
+
+
+words = st.sampled_from(
+    ["phone", "Phone", "PHONE", "tel", "", "\x00", "a\x00b", "telephone", "stra\u00dfe", "STRASSE",
+     "\u0130d", "id", "ph"]
+) | st.text(max_size=4)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    context=st.none() | st.lists(words, max_size=6),
+    recognizer=st.none() | st.lists(words, max_size=6),
+    mode=st.sampled_from(["substring", "whole_word", "other"]),
+)
+def test_the_supportive_word_is_presidios(
+    context: list[str] | None, recognizer: list[str] | None, mode: str
+) -> None:
+    ours = type(TUNED.context_aware_enhancer)._find_supportive_word_in_context
+    theirs = LemmaContextAwareEnhancer._find_supportive_word_in_context
+    assert ours(context, recognizer, mode) == theirs(context, recognizer, mode)
