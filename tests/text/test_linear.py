@@ -30,6 +30,7 @@ from veil.text.linear import (
     NotLinear,
     Prefilter,
     compile_linear,
+    relax,
     translate,
 )
 
@@ -164,6 +165,44 @@ def test_the_prefilter_leaves_out_only_patterns_without_a_match_on_random_text(
     _prefiltered_keeps_every_match(["".join(parts)])
 
 
+def _regexes() -> st.SearchStrategy[str]:
+    """Small patterns with lookarounds, atomic groups and the syntax around them."""
+    atoms = st.sampled_from(
+        ["a", "b", "1", "\\d", "[ab]", "[^a]", "[]a]", "[(]", "\\(", ".", " ", "\\b"]
+    )
+
+    def wrap(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        groups = ["(?:{})", "({})", "(?={})", "(?!{})", "(?<={})", "(?<!{})", "(?>{})", "{}|a"]
+        quantifiers = ["", "", "*", "+", "?", "{1,2}"]
+        return st.builds(
+            lambda g, q, x: g.format(x) + (q if not g.startswith("(?=") else ""),
+            st.sampled_from(groups),
+            st.sampled_from(quantifiers),
+            inner,
+        )
+
+    return st.lists(st.recursive(atoms, wrap, max_leaves=6), min_size=1, max_size=4).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern=_regexes(), text=st.text(alphabet="ab1 (]\n", max_size=12))
+def test_a_relaxed_pattern_matches_wherever_the_pattern_does(pattern: str, text: str) -> None:
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error:
+        return
+    loose = relax(pattern)
+    if loose is None:
+        return
+    assert ("(?=" not in loose and "(?!" not in loose and "(?>" not in loose) or "[" in loose
+    if compiled.search(text) is not None:
+        assert regex.compile(loose).search(text) is not None, loose
+    # and through the prefilter: a pattern it leaves out has no match
+    run = Prefilter([Matcher(pattern, 0), Matcher("zz", 0)]).which(text)
+    if run is not None and 0 not in run:
+        assert compiled.search(text) is None
+
+
 def test_a_prefilter_that_fails_runs_every_pattern() -> None:
     """RE2's set search answers "no match" when its DFA gives up; the prefilter must
     then run everything, not nothing."""
@@ -172,9 +211,12 @@ def test_a_prefilter_that_fails_runs_every_pattern() -> None:
         def Match(self, text: bytes) -> list[int]:
             return []
 
-    rxs = [r"\d{3}-\d{2}-\d{4}", r"\b\d{9}\b", r"(?<!\d)\d{4}"]
+    rxs = [r"\d{3}-\d{2}-\d{4}", r"\b\d{9}\b", r"(?<!\d)\d{4}", r"(\d)\1"]
     pre = Prefilter([Matcher(rx, 0) for rx in rxs])
-    assert pre.which("no digits at all") == {2}  # the lookbehind is not RE2's: always run
+    # a backreference has no RE2 form, relaxed or not: always run; the lookbehind's
+    # relaxed form has no match here
+    assert pre.which("no digits at all") == {3}
+    assert pre.which("SSN 078-05-1120") == {0, 2, 3}
     pre._set = GaveUp()
     assert pre.which("no digits at all") is None
     # non-ASCII text: finditer may not use RE2 there, so neither does the prefilter

@@ -254,6 +254,83 @@ def translate(pattern: str, flags: int = 0, flavor: Flavor = "regex") -> Transla
     return Translation(result, ascii_words, dollar_at_end, ignore_case)
 
 
+def relax(pattern: str) -> str | None:
+    """``pattern`` (``regex`` syntax) with its lookarounds left out and its atomic groups
+    made plain groups: a pattern that matches wherever ``pattern`` matches (a lookaround
+    only narrows where a match may stand; an atomic group only forbids some backtracking),
+    so a text it has no match in has none of ``pattern`` either. None where that is not
+    sure: a conditional, a comment, a quantified lookaround, an unterminated group or
+    class."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif c == "[":
+            j = _class_end(pattern, i)
+            if j is None:
+                return None
+            out.append(pattern[i:j])
+            i = j
+        elif pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
+            j = _group_end(pattern, i)
+            if j is None or (j < n and pattern[j] in "*+?{"):
+                return None
+            i = j
+        elif pattern.startswith("(?>", i):
+            out.append("(?:")
+            i += 3
+        elif pattern.startswith(("(?(", "(?#"), i):
+            return None
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _class_end(pattern: str, i: int) -> int | None:
+    """Where the character class opening at ``i`` ends (just past its ``]``)."""
+    j, n = i + 1, len(pattern)
+    if j < n and pattern[j] == "^":
+        j += 1
+    if j < n and pattern[j] == "]":  # a leading ']' is a literal
+        j += 1
+    while j < n:
+        if pattern[j] == "\\":
+            j += 2
+        elif pattern[j] == "]":
+            return j + 1
+        else:
+            j += 1
+    return None
+
+
+def _group_end(pattern: str, i: int) -> int | None:
+    """Where the group opening at ``i`` ends (just past its ``)``)."""
+    depth, j, n = 0, i, len(pattern)
+    while j < n:
+        c = pattern[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "[":
+            end = _class_end(pattern, j)
+            if end is None:
+                return None
+            j = end
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    return None
+
+
 def _options() -> Any:
     o = re2.Options()
     o.log_errors = False  # RE2 would print every pattern it rejects on stderr
@@ -293,7 +370,7 @@ class Matcher:
     to ``regex.finditer(pattern, text, flags=flags)``'s non-empty matches.
     """
 
-    __slots__ = ("_ascii_words", "_backtracking", "_ignore_case", "_linear", "source")
+    __slots__ = ("_ascii_words", "_backtracking", "_ignore_case", "_linear", "relaxed", "source")
 
     def __init__(self, pattern: str, flags: int) -> None:
         self._backtracking = regex.compile(pattern, flags=flags)
@@ -302,9 +379,13 @@ class Matcher:
         self._ignore_case = False
         #: the RE2 pattern, where RE2 runs it
         self.source: str | None = None
+        #: where RE2 cannot run it: an RE2 pattern that matches wherever it does (see
+        #: :func:`relax`), for :class:`Prefilter`
+        self.relaxed: str | None = None
         try:
             t = translate(pattern, flags, "regex")
         except NotLinear:
+            self.relaxed = _relaxed(pattern, flags)
             return
         if t.dollar_at_end:  # Presidio passes MULTILINE; without it, stay exact
             return
@@ -345,15 +426,30 @@ class Matcher:
             raise AnalysisIncomplete("a pattern ran out of time on a value") from None
 
 
+def _relaxed(pattern: str, flags: int) -> str | None:
+    loose = relax(pattern)
+    if loose is None or loose == pattern:
+        return None
+    try:
+        t = translate(loose, flags, "regex")
+    except NotLinear:
+        return None
+    # RE2's '$' is stricter than Python's: not a pattern that matches wherever it does
+    return None if t.dollar_at_end else t.pattern
+
+
 class Prefilter:
     """Which of several patterns :meth:`Matcher.finditer` needs to run on a text.
 
     One RE2 ``Set`` holds every pattern RE2 runs; one pass over a text names each of
     them that matches somewhere in it, and a pattern it does not name has no match
     there, empty or not. (A Presidio date recognizer has 13 patterns: their 13 searches
-    of a short note took ~23 µs, the pass ~1 µs.) The patterns RE2 does not run are
-    always run. The pass is made only where ``finditer`` itself would use RE2 on the
-    text's ASCII bytes, so both read the same input.
+    of a short note took ~23 µs, the pass ~1 µs.) A pattern RE2 cannot run is in the set
+    as its :func:`relax`-ed form, which matches wherever it does: not named, it has no
+    match either (Presidio's card pattern, a lookahead in it, ran in ~5 µs a note under
+    Python's engine); a pattern with no such form always runs. The pass is made only
+    on ASCII text (``finditer`` uses RE2 on its bytes; a relaxed form is read on the
+    same bytes, where RE2's and Python's ``\\b`` and case folding agree).
 
     RE2's set search has no fallback when its DFA runs out of memory: it answers "no
     match". So the set holds one more pattern, the empty one, which matches every text:
@@ -363,19 +459,22 @@ class Prefilter:
     __slots__ = ("_always", "_index", "_sentinel", "_set")
 
     def __init__(self, matchers: Sequence[Matcher]) -> None:
-        linear = [i for i, m in enumerate(matchers) if m.source is not None]
-        self._always = frozenset(range(len(matchers))) - frozenset(linear)
+        entries = [(i, m.source or m.relaxed) for i, m in enumerate(matchers)]
+        held = [(i, source) for i, source in entries if source is not None]
+        self._always = frozenset(range(len(matchers))) - {i for i, _ in held}
         self._set: Any = None
         self._index: tuple[int, ...] = ()
         self._sentinel = -1
-        if len(linear) < 2:  # a pass would cost what the one search costs
+        # One RE2 search costs what a pass does: the pass pays where it saves two
+        # searches, or one run of Python's engine.
+        if len(held) < 2 and not any(m.relaxed for m in matchers):
             return
         rset = re2.Set.SearchSet(_OPTIONS)
-        for i in linear:
-            rset.Add(matchers[i].source)
+        for _, source in held:
+            rset.Add(source)
         self._sentinel = rset.Add("")
         rset.Compile()
-        self._set, self._index = rset, tuple(linear)
+        self._set, self._index = rset, tuple(i for i, _ in held)
 
     def which(self, text: str) -> frozenset[int] | None:
         """The indices of the patterns to run on ``text``; None for all of them."""

@@ -16,9 +16,13 @@ it takes microseconds). A pattern RE2 cannot run (lookarounds, backreferences) r
 loop logs a warning and skips the recognizer, which released the value with whatever
 that recognizer would have found in it.
 
+Both loops run only the patterns that can match the text: one RE2 set pass over it
+decides (:class:`veil.text.linear.Prefilter`; the results are those of running them all).
+
 Recognizers that bring their own ``analyze`` (IBAN, phone numbers, spaCy) are left as
 they are, behind :func:`guard`: a recognizer that would start after the value's
-deadline does not start, and the value is withheld.
+deadline does not start, and the value is withheld. Presidio's IBAN recognizer, which
+finds only matches of its pattern, does not run on a text the pattern cannot match.
 """
 
 from __future__ import annotations
@@ -94,14 +98,42 @@ class _Lean:
 class _Guard:
     """Mixed in before a recognizer class that brings its own ``analyze`` (see :func:`guard`)."""
 
+    #: True where the class's ``analyze`` finds only matches of its patterns
+    _veil_patterns_only = False
+
     def analyze(self: Any, text: str, entities: list[str], *args: Any, **kwargs: Any) -> Any:
         budget.check()
+        if self._veil_patterns_only and self.patterns:
+            run = prefilter(tuple(p.regex for p in self.patterns), self.global_regex_flags)
+            if run.which(text) == frozenset():  # no pattern can match: no result
+                return []
         return super().analyze(text, entities, *args, **kwargs)  # type: ignore[misc]
+
+
+def _patterns_only(cls: Any) -> bool:
+    """True if ``cls`` analyzes as Presidio's ``IbanRecognizer`` (presidio-analyzer 2.2):
+    its ``analyze`` returns a result only for a match of one of its patterns, searched
+    with ``regex`` and its ``global_regex_flags``; a text none of them matches gets
+    none."""
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer
+
+    private = "_IbanRecognizer__analyze_patterns"
+    return cls.analyze is IbanRecognizer.analyze and getattr(cls, private, None) is getattr(
+        IbanRecognizer, private
+    )
 
 
 @functools.cache
 def _guard_class(cls: Any) -> type:
-    return type(cls.__name__, (_Guard, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    return type(
+        cls.__name__,
+        (_Guard, cls),
+        {
+            "__module__": cls.__module__,
+            "__doc__": cls.__doc__,
+            "_veil_patterns_only": _patterns_only(cls),
+        },
+    )
 
 
 def guard(recognizer: Any) -> Any:
