@@ -269,3 +269,46 @@ def test_each_run_is_scanned_once_per_text(monkeypatch: pytest.MonkeyPatch) -> N
     veil = VeilPhoneRecognizer(regions)
     assert spans(veil, text) == spans(PhoneRecognizer(supported_regions=regions), text) != []
     assert len(scanned) > 3 and len(scanned) == len(set(scanned))
+
+
+class _Recording(phonenumbers.PhoneNumberMatcher):
+    """phonenumbers' own matcher, recording each parse it tries and refusing them all."""
+
+    def __init__(self, text: str, tries: int) -> None:
+        super().__init__(text, "US", leniency=Leniency.VALID)
+        self._max_tries = tries
+        self.tried: list[tuple[str, int]] = []
+
+    def _parse_and_verify(self, candidate: str, offset: int) -> Any:
+        self.tried.append((candidate, offset))
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    candidate=number_like
+    | st.from_regex(r"[0-9][0-9 ./()x-]{3,30}", fullmatch=True)
+    | st.from_regex(r"\d{3}/\d{3}[- ]\d{4}(/\d{2,4}){0,2}", fullmatch=True),
+    tries=st.integers(0, 5) | st.just(65535),
+)
+def test_inner_groups_are_tried_as_phonenumbers_tries_them(candidate: str, tries: int) -> None:
+    """Each run's inner groups are worked out once per text; the groups tried, their
+    offsets and order, and where the tries run out must be phonenumbers' own."""
+    from veil.text.phones import _Matcher
+
+    class Ours(_Matcher):
+        def _parse_and_verify(self, candidate: str, offset: int) -> Any:
+            theirs.tried.append((candidate, offset))  # the same list: compared below
+            return None
+
+    text = "x " + candidate + " y"
+    theirs = _Recording(text, tries)
+    theirs._extract_match(candidate, 2)
+    expected, left = theirs.tried, theirs._max_tries
+    runs: dict[tuple[int, str], list[Any]] = {}
+    for _ in range(2):  # the second pass reads what the first worked out
+        theirs.tried = []
+        ours = Ours(text, "US", Leniency.POSSIBLE, runs=runs)
+        ours._max_tries = tries
+        ours._extract_match(candidate, 2)
+        assert theirs.tried == expected and ours._max_tries == left

@@ -37,8 +37,13 @@ from typing import Any
 import phonenumbers
 from phonenumbers import Leniency, PhoneMetadata
 from phonenumbers.phonenumbermatcher import (  # type: ignore[attr-defined]  # not in the stubs
+    _INNER_MATCHES,  # the matcher's own (see _Matcher._extract_match)
     _PATTERN,  # the matcher's own scan (see _find)
     _SECOND_NUMBER_START_PATTERN,
+    _SLASH_SEPARATED_DATES,
+    _TIME_STAMPS,
+    _TIME_STAMPS_SUFFIX,
+    _UNWANTED_END_CHAR_PATTERN,
 )
 from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
@@ -56,6 +61,20 @@ _PLAIN = re.compile(r"[0-9\s!-*,-/:-@\[-`{-~]*", re.ASCII)
 #: ... and no extension marks either (letters, # ~ , ;): every digit is the number's
 _BARE = re.compile(r"[0-9\s\-./()\[\]]*", re.ASCII)
 _LITERALS = re.compile(r"[0-9]+(?:\|[0-9]+)*")
+
+
+# The same runs come up in every region's pass (and the same groups in each plan's
+# checks): their digits are worked out once.
+@functools.lru_cache(maxsize=4096)
+def _plain_digits(candidate: str) -> str | None:
+    """The digits of ``candidate`` if it is plain (see ``_PLAIN``), else None."""
+    return None if _PLAIN.fullmatch(candidate) is None else _NON_DIGIT.sub("", candidate)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bare_digits(candidate: str) -> str | None:
+    """The digits of ``candidate`` if it is bare (see ``_BARE``), else None."""
+    return None if _BARE.fullmatch(candidate) is None else _NON_DIGIT.sub("", candidate)
 
 
 @dataclass(frozen=True)
@@ -80,18 +99,21 @@ class NationalPlan:
         """Digits the shortest valid NSN of the calling code has."""
         return min(min(lengths) for lengths, _ in self.regions)
 
+    @functools.cached_property
+    def lengths(self) -> frozenset[int]:
+        """Every possible NSN length of the regions sharing the calling code."""
+        return frozenset().union(*(lengths for lengths, _ in self.regions))
+
     def too_short(self, candidate: str) -> bool:
         """True if no group inside ``candidate`` can hold a valid number."""
-        if _PLAIN.fullmatch(candidate) is None:
-            return False
-        digits = _NON_DIGIT.sub("", candidate)
-        return len(digits) < self.fewest and self.idd not in digits
+        digits = _plain_digits(candidate)
+        return digits is not None and len(digits) < self.fewest and self.idd not in digits
 
     def cannot_parse(self, candidate: str) -> bool:
         """True if ``candidate`` itself cannot parse as a valid number."""
-        if _BARE.fullmatch(candidate) is None:
+        digits = _bare_digits(candidate)
+        if digits is None:
             return False
-        digits = _NON_DIGIT.sub("", candidate)
         if digits.startswith(self.idd):
             return False
         states = {digits}
@@ -101,11 +123,14 @@ class NationalPlan:
         states |= {s for state in states for s in self._strip(state)}  # parse's own strip
         # (checking each state against the regions' number types too, as
         # is_valid_number does, skipped a quarter more parses but cost more than they did)
-        return not any(
-            len(s) in lengths and pattern.fullmatch(s)
-            for s in states
-            for lengths, pattern in self.regions
-        )
+        anyhow = self.lengths
+        for state in states:
+            size = len(state)
+            if size in anyhow:
+                for lengths, pattern in self.regions:
+                    if size in lengths and pattern.fullmatch(state):
+                        return False
+        return True
 
     def prefix_missing(self, candidate: str) -> bool:
         """True if ``candidate`` is a national number without the national prefix its
@@ -123,9 +148,9 @@ class NationalPlan:
         Numbers of other countries written as at home are most of what it refuses
         (a US number in the German pass).
         """
-        if _BARE.fullmatch(candidate) is None:
+        digits = _bare_digits(candidate)
+        if digits is None:
             return False
-        digits = _NON_DIGIT.sub("", candidate)
         if (
             digits.startswith(self.idd)
             or digits.startswith(self.calling_code)
@@ -222,6 +247,40 @@ def candidate_at(text: str, index: int) -> tuple[int, str] | None:
 
 _UNSCANNED: Any = object()
 
+#: One step of phonenumbers' ``_extract_inner_match``: the group it parses, its offset
+#: in the text, and whether the loop checks its tries left before it.
+Step = tuple[str, int, bool]
+
+
+def _trim(group: str) -> str:
+    """``group`` cut where phonenumbers' ``_trim_after_first_match`` cuts it: before the
+    first unwanted end character."""
+    found = _UNWANTED_END_CHAR_PATTERN.search(group)
+    return group if found is None else group[: found.start()]
+
+
+def inner_steps(candidate: str, offset: int) -> list[Step]:
+    """The groups phonenumbers' ``_extract_inner_match`` (as of 9.0) parses within
+    ``candidate``, in its order, until one matches or its tries run out. Each inner
+    pattern's search runs again from one past the last match's start; the group before
+    its first match is tried first, and the loop checks its tries left at the top of
+    each round (so not between that group and the first match's)."""
+    steps: list[Step] = []
+    for inner in _INNER_MATCHES:
+        found = inner.search(candidate)
+        first = True
+        while found:
+            if first:
+                head = _trim(candidate[: found.start()])
+                steps.append((head, offset, True))
+                first, check = False, False
+            else:
+                check = True
+            group = _trim(found.group(1))
+            steps.append((group, offset + found.start(1), check))
+            found = inner.search(candidate, found.start() + 1)
+    return steps
+
 
 class _Matcher(phonenumbers.PhoneNumberMatcher):
     def __init__(
@@ -231,10 +290,14 @@ class _Matcher(phonenumbers.PhoneNumberMatcher):
         leniency: int,
         international: dict[tuple[int, str], Any] | None = None,
         scanned: dict[int, tuple[int, str] | None] | None = None,
+        runs: dict[tuple[int, str], list[Any]] | None = None,
     ) -> None:
         super().__init__(text, region, leniency=leniency)
         #: the runs found at each search index, shared by the passes of one text
         self._scanned = scanned if scanned is not None else {}
+        #: per run (offset, candidate): [skipped as a date or time?, its inner steps],
+        #: shared by the passes of one text (neither depends on the region)
+        self._runs = runs if runs is not None else {}
         # The plans rest on validity; the POSSIBLE leniency asks for a length only.
         self._plan = national_plan(region) if leniency >= Leniency.VALID else None
         #: verdicts on runs that start with a plus sign and a known calling code, shared
@@ -265,9 +328,33 @@ class _Matcher(phonenumbers.PhoneNumberMatcher):
         return None
 
     def _extract_match(self, candidate: str, offset: int) -> Any:
+        # phonenumbers' PhoneNumberMatcher._extract_match and _extract_inner_match (as of
+        # 9.0), with what depends on the run alone worked out once per text
         if self._plan is not None and self._plan.too_short(candidate):
             return None
-        return super()._extract_match(candidate, offset)
+        key = (offset, candidate)
+        run = self._runs.get(key)
+        if run is None:
+            skip = _SLASH_SEPARATED_DATES.search(candidate) is not None or (
+                _TIME_STAMPS.search(candidate) is not None
+                and _TIME_STAMPS_SUFFIX.match(self.text[offset + len(candidate) :]) is not None
+            )
+            run = self._runs[key] = [skip, None]
+        if run[0]:  # a date or a time stamp
+            return None
+        match = self._parse_and_verify(candidate, offset)
+        if match is not None:
+            return match
+        if run[1] is None:
+            run[1] = inner_steps(candidate, offset)
+        for group, at, check in run[1]:
+            if check and self._max_tries <= 0:
+                return None
+            match = self._parse_and_verify(group, at)
+            if match is not None:
+                return match
+            self._max_tries -= 1
+        return None
 
     def _parse_and_verify(self, candidate: str, offset: int) -> Any:
         plan = self._plan
@@ -294,10 +381,12 @@ class VeilPhoneRecognizer(PhoneRecognizer):
         results = []
         international: dict[tuple[int, str], Any] = {}
         scanned: dict[int, tuple[int, str] | None] = {}
+        runs: dict[tuple[int, str], list[Any]] = {}
         #: per matched string, parsed once without a default region: (parsed?, its region)
         regions: dict[str, tuple[bool, str | None]] = {}
         for region in self.supported_regions:
-            for match in _Matcher(text, region, self.leniency or 0, international, scanned):
+            matcher = _Matcher(text, region, self.leniency or 0, international, scanned, runs)
+            for match in matcher:
                 raw = text[match.start : match.end]
                 if raw not in regions:
                     try:
