@@ -204,3 +204,29 @@ def test_the_supportive_word_is_presidios(
     ours = type(TUNED.context_aware_enhancer)._find_supportive_word_in_context
     theirs = LemmaContextAwareEnhancer._find_supportive_word_in_context
     assert ours(context, recognizer, mode) == theirs(context, recognizer, mode)
+
+
+def test_the_batch_artifacts_are_presidios() -> None:
+    """The default pipeline's batch reads lemmas from the lower case instead of running
+    its lemma component: the artifacts must be those of Presidio's own batch."""
+    engine = TUNED.nlp_engine
+    texts = [n.text for n in notes(30, seed=8)] + PRESIDIO_STRINGS[::9] + ["", " ", "A:B c"]
+    ours = list(engine.process_batch(texts, "en", batch_size=16))
+    theirs = list(SpacyNlpEngine.process_batch(engine, texts, "en", batch_size=16))
+    assert [t for t, _ in ours] == [t for t, _ in theirs] == texts
+    for (_, a), (_, b) in zip(ours, theirs, strict=True):
+        assert a.lemmas == b.lemmas and a.tokens_indices == b.tokens_indices
+        assert a.keywords == b.keywords
+        assert a.veil_token_ends == [t.idx + len(t.text) for t in b.tokens]
+
+
+@settings(max_examples=300, deadline=None)
+@given(word=st.sampled_from(["the", "The", "BE", ".", "...", "\u2014", "", "a:b", "'s", "n't"])
+       | st.text(max_size=5))  # fmt: skip
+def test_stop_words_and_punctuation_are_the_vocabularys(word: str) -> None:
+    """Asked first of veil (which makes no lexeme for a new word), then of spaCy's
+    vocabulary (which does)."""
+    engine = TUNED.nlp_engine
+    stop, punct = engine.is_stopword(word, "en"), engine.is_punct(word, "en")
+    vocab = engine.nlp["en"].vocab
+    assert (stop, punct) == (vocab[word].is_stop, vocab[word].is_punct)

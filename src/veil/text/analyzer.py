@@ -152,15 +152,18 @@ class Artifacts(NlpArtifacts):
         self.__dict__["_keywords"] = value
 
     def to_json(self) -> str:
-        # NlpArtifacts.to_json copies __dict__; give it the keywords under their name.
+        # NlpArtifacts.to_json dumps __dict__: give it Presidio's fields only, the
+        # keywords under their name (veil keeps token ends and a keyword set beside them).
         keywords = self.keywords
-        saved = self.__dict__.pop("_keywords")
-        self.__dict__["keywords"] = keywords
+        saved = dict(self.__dict__)
+        fields = {k: v for k, v in saved.items() if k != "_keywords" and not k.startswith("veil_")}
+        self.__dict__.clear()
+        self.__dict__.update(fields, keywords=keywords)
         try:
             return str(super().to_json())
         finally:
-            del self.__dict__["keywords"]
-            self.__dict__["_keywords"] = saved
+            self.__dict__.clear()
+            self.__dict__.update(saved)
 
 
 def _keywords(pending: _Pending) -> list[str]:
@@ -182,15 +185,23 @@ def _keywords(pending: _Pending) -> list[str]:
     return out
 
 
-def doc_artifacts(engine: Any, doc: Any, language: str) -> Artifacts:
+def doc_artifacts(engine: Any, doc: Any, language: str, lower_lemmas: bool = False) -> Artifacts:
     """``SpacyNlpEngine._doc_to_nlp_artifact`` (presidio-analyzer 2.2), building
-    :class:`Artifacts`."""
-    lemmas = [token.lemma_ for token in doc]
-    tokens_indices = [token.idx for token in doc]
+    :class:`Artifacts` in one pass over the tokens, which also keeps where each token
+    ends (``veil_token_ends``, for the context enhancer). ``lower_lemmas``: each token's
+    lemma is its lower case (what the default pipeline's one component would have set)."""
+    lemmas: list[str] = []
+    tokens_indices: list[int] = []
+    ends: list[int] = []
+    for token in doc:
+        lemmas.append(token.lower_ if lower_lemmas else token.lemma_)
+        start = token.idx
+        tokens_indices.append(start)
+        ends.append(start + len(token))
     entities = engine._get_entities(doc)
     scores = engine._get_scores_for_entities(doc)
     entities, scores = engine._get_updated_entities(entities, scores)
-    return Artifacts(
+    artifacts = Artifacts(
         entities=entities,
         tokens=doc,
         tokens_indices=tokens_indices,
@@ -199,6 +210,8 @@ def doc_artifacts(engine: Any, doc: Any, language: str) -> Artifacts:
         language=language,
         scores=scores,
     )
+    artifacts.veil_token_ends = ends  # type: ignore[attr-defined]
+    return artifacts
 
 
 def as_shipped(tuned: Any) -> AnalyzerEngine:

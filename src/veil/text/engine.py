@@ -426,6 +426,7 @@ def _in_place_enhancer() -> Any:
 def _nlp_engine(config: EngineConfig) -> Any:
     import spacy
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    from spacy.attrs import IS_PUNCT, IS_STOP
 
     from .analyzer import doc_artifacts
 
@@ -451,6 +452,39 @@ def _nlp_engine(config: EngineConfig) -> Any:
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
             return doc_artifacts(self, doc, language)
 
+        def process_batch(  # type: ignore[override]  # Presidio's own has as_tuples
+            self,
+            texts: Any,
+            language: str,
+            batch_size: int = 1,
+            n_process: int = 1,
+            as_tuples: bool = False,
+        ) -> Any:
+            pipeline = self._pipeline(language)
+            if as_tuples or n_process != 1 or pipeline.pipe_names != [_LOWER_LEMMA]:
+                yield from super().process_batch(
+                    texts, language, batch_size, n_process, as_tuples=as_tuples
+                )
+                return
+            # The default pipeline's one component sets each token's lemma to its lower
+            # case, a Python loop over the tokens; the artifacts read the lower case
+            # instead (the same strings: tests/text/test_analyzer.py).
+            docs = pipeline.pipe(
+                (str(t) for t in texts), batch_size=batch_size, disable=[_LOWER_LEMMA]
+            )
+            for doc in docs:
+                yield doc.text, doc_artifacts(self, doc, language, lower_lemmas=True)
+
+        def is_stopword(self, word: str, language: str) -> bool:
+            return bool(_lexeme_flag(self._pipeline(language).vocab, word, IS_STOP, "is_stop"))
+
+        def is_punct(self, word: str, language: str) -> bool:
+            return bool(_lexeme_flag(self._pipeline(language).vocab, word, IS_PUNCT, "is_punct"))
+
+        def _pipeline(self, language: str) -> Any:
+            pipelines: Any = self.nlp
+            return pipelines[language]
+
     engine = OfflineSpacyNlpEngine(
         models=[{"lang_code": LANGUAGE, "model_name": config.model}],
         ner_model_configuration=NerModelConfiguration(labels_to_ignore=_UNMAPPED_LABELS),
@@ -459,19 +493,34 @@ def _nlp_engine(config: EngineConfig) -> Any:
     return engine
 
 
+_LOWER_LEMMA = "veil_lower_lemma"
+
+
 def _add_lower_lemmas(nlp: Any) -> None:
     """A blank pipeline has no lemmatizer; lower-cased words let context words match."""
     from spacy.language import Language
 
-    if not Language.has_factory("veil_lower_lemma"):
+    if not Language.has_factory(_LOWER_LEMMA):
 
         def lower_lemma(doc: Any) -> Any:
             for token in doc:
                 token.lemma_ = token.lower_
             return doc
 
-        Language.component("veil_lower_lemma", func=lower_lemma)
-    nlp.add_pipe("veil_lower_lemma")
+        Language.component(_LOWER_LEMMA, func=lower_lemma)
+    nlp.add_pipe(_LOWER_LEMMA)
+
+
+def _lexeme_flag(vocab: Any, word: str, attr: int, name: str) -> Any:
+    """``vocab[word].<name>`` (Presidio's ``is_stopword`` and ``is_punct``), without
+    making a lexeme for a word the vocabulary lacks: a new lexeme's flag is what the
+    vocabulary's getter for it says of the word (spaCy's ``Vocab._new_lexeme``), and
+    making one runs every getter (~9 µs), where most of a note's new words are names and
+    numbers. The empty string is spaCy's empty lexeme, whose flags are all off."""
+    if word and word not in vocab:
+        getter = (vocab.lex_attr_getters or {}).get(attr)
+        return getter is not None and getter(word)
+    return getattr(vocab[word], name)
 
 
 def _pattern_recognizers(config: EngineConfig) -> list[Any]:
