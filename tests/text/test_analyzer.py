@@ -21,7 +21,7 @@ from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
 from veil.text.analyzer import KEYWORD_MEMO, Artifacts, Registry, as_shipped, doc_artifacts
-from veil.text.engine import EngineConfig, analyzer_for
+from veil.text.engine import EngineConfig, analyzer_for, default_pipeline
 from veil.text.patterns import stock
 from veil.text.phones import VeilPhoneRecognizer
 
@@ -230,3 +230,69 @@ def test_stop_words_and_punctuation_are_the_vocabularys(word: str) -> None:
     stop, punct = engine.is_stopword(word, "en"), engine.is_punct(word, "en")
     vocab = engine.nlp["en"].vocab
     assert (stop, punct) == (vocab[word].is_stop, vocab[word].is_punct)
+
+
+def _token_facts(nlp: Any, texts: list[str]) -> list[list[tuple[Any, ...]]]:
+    vocab = nlp.vocab
+    return [
+        [
+            (
+                t.text,
+                t.idx,
+                t.whitespace_,
+                t.lemma_,
+                t.lower_,
+                t.is_stop,
+                t.is_punct,
+                vocab[t.lemma_].is_stop,
+                vocab[t.lemma_].is_punct,
+            )
+            for t in doc
+        ]
+        for doc in nlp.pipe(texts)
+    ]
+
+
+def _full_pipeline() -> Any:
+    """spaCy's blank English with every attribute getter, and veil's lemma component."""
+    import spacy
+
+    from veil.text import engine
+
+    nlp = spacy.blank("en")
+    engine._add_lower_lemmas(nlp)
+    return nlp
+
+
+FULL = _full_pipeline()
+OURS = default_pipeline()
+
+
+def test_the_default_pipeline_reads_what_the_full_vocabulary_reads() -> None:
+    ours = OURS
+    texts = PRESIDIO_STRINGS + [n.text for n in notes(40, seed=9)]
+    assert _token_facts(ours, texts) == _token_facts(FULL, texts)
+    assert len(ours.vocab.lex_attr_getters) < len(FULL.vocab.lex_attr_getters)
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=soup)
+def test_the_default_pipeline_reads_what_the_full_vocabulary_reads_on_random_text(
+    parts: list[str],
+) -> None:
+    text = "".join(parts)
+    assert _token_facts(OURS, [text]) == _token_facts(FULL, [text])
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores=st.lists(st.sampled_from([0.0, 0.4, 0.85, 1.0]), max_size=1),
+       start=st.integers(0, 5), size=st.integers(0, 4))  # fmt: skip
+def test_none_or_one_result_is_deduplicated_as_presidio_does(
+    scores: list[float], start: int, size: int
+) -> None:
+    from presidio_analyzer import RecognizerResult
+
+    from veil.text.patterns import deduplicated
+
+    results = [RecognizerResult("US_SSN", start, start + size, s) for s in scores]
+    assert deduplicated(results) == EntityRecognizer.remove_duplicates(results)

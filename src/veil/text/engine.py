@@ -438,8 +438,7 @@ def _nlp_engine(config: EngineConfig) -> Any:
             )
         nlp = spacy.load(config.model)
     elif config.engine == "default":
-        nlp = spacy.blank(LANGUAGE)
-        _add_lower_lemmas(nlp)
+        nlp = default_pipeline()
     else:
         raise EngineUnavailable(f"unknown text engine '{config.engine}'")
 
@@ -494,6 +493,33 @@ def _nlp_engine(config: EngineConfig) -> Any:
 
 
 _LOWER_LEMMA = "veil_lower_lemma"
+
+#: What the default engine reads of a word (spaCy attribute names): its lower case (the
+#: lemma, and the text Presidio's context words are matched against) and whether it is a
+#: stop word or punctuation (Presidio's context keywords); NORM and IS_SPACE are kept as
+#: spaCy's own defaults may read them.
+READ_ATTRIBUTES = ("LOWER", "NORM", "IS_STOP", "IS_PUNCT", "IS_SPACE")
+
+
+def default_pipeline() -> Any:
+    """The ``default`` engine's spaCy pipeline: a blank English tokenizer whose tokens'
+    lemmas are their lower case.
+
+    Every new word costs spaCy a lexeme, for which it runs every attribute getter its
+    vocabulary has (~9 µs a word, its shape the dearest), and a note brings new words:
+    names, numbers, dates. Only the getters of :data:`READ_ATTRIBUTES` are kept (~3 µs a
+    word); nothing in veil or Presidio's pattern, checksum and context code reads the
+    others (``tests/text/test_analyzer.py`` compares tokens, lemmas and flags with the
+    full vocabulary's)."""
+    import spacy
+    from spacy import attrs
+
+    nlp = spacy.blank(LANGUAGE)
+    keep = {attrs.IDS[name] for name in READ_ATTRIBUTES}
+    vocab: Any = nlp.vocab
+    vocab.lex_attr_getters = {k: f for k, f in (vocab.lex_attr_getters or {}).items() if k in keep}
+    _add_lower_lemmas(nlp)
+    return nlp
 
 
 def _add_lower_lemmas(nlp: Any) -> None:

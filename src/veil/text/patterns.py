@@ -92,7 +92,17 @@ class _Lean:
                 if result.score > EntityRecognizer.MIN_SCORE:
                     results.append(result)
                 description.score = result.score
-        return EntityRecognizer.remove_duplicates(results)
+        return deduplicated(results)
+
+
+def deduplicated(results: list[Any]) -> list[Any]:
+    """``EntityRecognizer.remove_duplicates(results)`` (presidio-analyzer 2.2), at once for
+    none or one result, which most recognizers return on a note: it keeps a result
+    unless its score is 0, and a single one has no other to be a duplicate of or lie
+    within."""
+    if len(results) > 1:
+        return list(EntityRecognizer.remove_duplicates(results))
+    return [r for r in results if r.score != 0]
 
 
 class _Guard:

@@ -54,6 +54,8 @@ from phonenumbers.phonenumberutil import (
 )
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
+from .patterns import deduplicated
+
 _NON_DIGIT = re.compile(r"[^0-9]")
 #: ASCII digits, whitespace and punctuation but the plus sign (0x2B): no letters that
 #: could spell digits, no international number
@@ -397,4 +399,4 @@ class VeilPhoneRecognizer(PhoneRecognizer):
                 parsed, own = regions[raw]
                 found = own if parsed else region
                 results.append(self._get_recognizer_result(match, text, found, nlp_artifacts))  # type: ignore[no-untyped-call]
-        return self.remove_duplicates(results)
+        return deduplicated(results)
