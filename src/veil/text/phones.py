@@ -118,11 +118,14 @@ class NationalPlan:
             return False
         if digits.startswith(self.idd):
             return False
-        states = {digits}
+        prefixes = self.prefixes
+        states = [digits]
         if digits.startswith(self.calling_code):  # read as the region's own code, which
             rest = digits[len(self.calling_code) :]  # strips a national prefix as well
-            states |= {rest, *self._strip(rest)}
-        states |= {s for state in states for s in self._strip(state)}  # parse's own strip
+            states.append(rest)
+            states.extend(rest[len(p) :] for p in prefixes if rest.startswith(p))
+        for state in states[:]:  # parse's own strip
+            states.extend(state[len(p) :] for p in prefixes if state.startswith(p))
         # (checking each state against the regions' number types too, as
         # is_valid_number does, skipped a quarter more parses but cost more than they did)
         anyhow = self.lengths
@@ -166,9 +169,6 @@ class NationalPlan:
             and not rule.national_prefix_optional_when_formatting
             and not _formatting_rule_has_first_group_only(rule.national_prefix_formatting_rule)
         )
-
-    def _strip(self, digits: str) -> list[str]:
-        return [digits[len(p) :] for p in self.prefixes if digits.startswith(p)]
 
 
 @functools.cache
