@@ -21,6 +21,7 @@ texts it did not write, and the Presidio differential tests compare whole analys
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
@@ -79,6 +80,23 @@ def _offers_context(recognizer: Any) -> bool:
 class Analyzer(AnalyzerEngine):
     """``AnalyzerEngine`` that splits the results by recognizer once per text."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rosters: dict[tuple[int, ...], list[tuple[Any, str, bool]]] = {}
+
+    def _roster(self, recognizers: list[Any]) -> list[tuple[Any, str, bool]]:
+        """Per recognizer: itself, its id, and whether it offers context of its own;
+        kept per list of recognizers (by identity: the roster holds them, so no other
+        object can take their ids while it is kept)."""
+        key = tuple(map(id, recognizers))
+        roster = self._rosters.get(key)
+        if roster is None:
+            roster = [(r, r.id, _offers_context(r)) for r in recognizers]
+            if len(self._rosters) >= 64:
+                self._rosters.clear()
+            self._rosters[key] = roster
+        return roster
+
     def _enhance_using_context(
         self,
         text: str,
@@ -94,10 +112,10 @@ class Analyzer(AnalyzerEngine):
         for r in raw_results:
             mine.setdefault(r.recognition_metadata[_ID], []).append(r)
         results: list[Any] = []
-        for recognizer in recognizers:
-            own = mine.get(recognizer.id, [])
-            if _offers_context(recognizer):
-                others = [r for r in raw_results if r.recognition_metadata[_ID] != recognizer.id]
+        for recognizer, rid, offers in self._roster(recognizers):
+            own = mine.get(rid, [])
+            if offers:
+                others = [r for r in raw_results if r.recognition_metadata[_ID] != rid]
                 own = recognizer.enhance_using_context(
                     text=text,
                     raw_recognizer_results=list(own),
@@ -173,16 +191,16 @@ def _keywords(pending: _Pending) -> list[str]:
     memo: dict[str, list[str]] | None = getattr(engine, "veil_keyword_memo", None)
     if memo is None:
         memo = engine.veil_keyword_memo = {}
-    out: list[str] = []
-    for lemma in pending.lemmas:
-        words = memo.get(lemma)
+    lemmas = pending.lemmas
+    found: list[Any] = list(map(memo.get, lemmas))
+    for i, words in enumerate(found):
         if words is None:
-            words = NlpArtifacts.set_keywords(engine, [lemma], pending.language)
+            lemma = lemmas[i]
+            words = found[i] = NlpArtifacts.set_keywords(engine, [lemma], pending.language)
             if len(memo) >= KEYWORD_MEMO:
                 memo.clear()
             memo[lemma] = words
-        out.extend(words)
-    return out
+    return list(itertools.chain.from_iterable(found))
 
 
 def doc_artifacts(engine: Any, doc: Any, language: str, lower_lemmas: bool = False) -> Artifacts:

@@ -355,6 +355,18 @@ def _in_place_enhancer() -> Any:
             words += self._add_n_words_forward(index, self.context_suffix_count, lemmas, keywords)
             return list(set(words))
 
+        def _by_id(self, recognizers: list[Any]) -> dict[str, Any]:
+            # kept per list of recognizers, by identity (held, so no other object can
+            # take their ids while kept)
+            key = tuple(map(id, recognizers))
+            kept: dict[tuple[int, ...], dict[str, Any]] = self.__dict__.setdefault("_veil_ids", {})
+            by_id = kept.get(key)
+            if by_id is None:
+                if len(kept) >= 64:
+                    kept.clear()
+                by_id = kept[key] = {r.id: r for r in recognizers}
+            return by_id
+
         @staticmethod
         def _find_supportive_word_in_context(
             context_list: list[str] | None,
@@ -394,7 +406,7 @@ def _in_place_enhancer() -> Any:
             results = list(raw_results)
             if nlp_artifacts is None:
                 return results
-            by_id = {r.id: r for r in recognizers}
+            by_id: dict[Any, Any] = self._by_id(recognizers)
             extra = [w.lower() for w in context or []]
             for result in results:
                 meta = result.recognition_metadata or {}
