@@ -119,6 +119,11 @@ def test_the_registry_answers_what_presidios_answers() -> None:
     assert extra in ours.get_recognizers("en", ["US_SSN"])
     with pytest.raises(ValueError):
         ours.get_recognizers("en", ["NOT_A_KIND"])
+    # one removed is not part of the next answer, and one put back is again
+    ours.recognizers.remove(extra)
+    assert extra not in ours.get_recognizers("en", ["US_SSN"])
+    ours.recognizers.append(extra)
+    assert extra in ours.get_recognizers("en", ["US_SSN"])
 
 
 class _Boosting(EntityRecognizer):  # type: ignore[misc]

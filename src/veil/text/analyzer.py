@@ -40,11 +40,13 @@ class Registry(RecognizerRegistry):
 
     The answer depends on the language, the entities, ``all_fields`` and the
     recognizers held, which are part of the key (by identity, so adding or replacing a
-    recognizer asks Presidio again). Requests with ad hoc recognizers are not kept."""
+    recognizer asks Presidio again). Each kept answer holds the recognizers its key
+    names, so none of them can be freed and its id taken by a new recognizer while the
+    answer is kept. Requests with ad hoc recognizers are not kept."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._answers: dict[tuple[Any, ...], list[Any]] = {}
+        self._answers: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any]]] = {}
 
     def get_recognizers(
         self,
@@ -55,19 +57,15 @@ class Registry(RecognizerRegistry):
     ) -> list[Any]:
         if ad_hoc_recognizers:
             return list(super().get_recognizers(language, entities, all_fields, ad_hoc_recognizers))
-        key = (
-            language,
-            None if entities is None else tuple(entities),
-            all_fields,
-            tuple(map(id, self.recognizers)),
-        )
-        answer = self._answers.get(key)
-        if answer is None:
+        held = tuple(self.recognizers)
+        key = (language, None if entities is None else tuple(entities), all_fields, *map(id, held))
+        kept = self._answers.get(key)
+        if kept is None:
             answer = list(super().get_recognizers(language, entities, all_fields))
             if len(self._answers) >= 64:
                 self._answers.clear()
-            self._answers[key] = answer
-        return list(answer)
+            kept = self._answers[key] = (held, answer)
+        return list(kept[1])
 
 
 def _offers_context(recognizer: Any) -> bool:
