@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from veil.core import Veil
 from veil.keys import Keyring
@@ -107,3 +109,98 @@ def test_a_batch_run_again_is_looked_up_not_sealed_and_stored(
     again = spec.bind(params, ctx).batch([*values, "MRN-new"])
     assert again[:500] == first and again[500] not in first
     assert len(vault.stored) == 501  # only the new value was sealed and stored
+
+
+def _bound(vault: Any) -> Any:
+    from veil.transforms import get
+    from veil.transforms.base import BindContext, FieldType
+
+    ctx = BindContext(
+        "patients", "patient_id", FieldType.STRING, "study-42", Keyring.demo(), vault=vault
+    )
+    spec = get("tokenize")
+    return spec.bind(
+        spec.parse_params({"key": "research-tokens", "prefix": "pt_", "mode": "random"}), ctx
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.integers(0, 300), min_size=0, max_size=200), min_size=1, max_size=5
+    ),
+    cache=st.sampled_from([4, 64, 65_536]),
+)
+def test_any_sequence_of_batches_keeps_one_code_per_value(
+    batches: list[list[int]], cache: int
+) -> None:
+    """Batches below and above the probe size, with repeats, a cache that holds all, some
+    or few of them, values cached, known to the vault or new in any mix: a value keeps
+    one code, distinct values get distinct codes, and a new op (an empty cache) reads the
+    same codes back from the vault."""
+    vault = _Counting()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RandomTokens, "CACHE", cache)
+        op = _bound(vault)
+        seen: dict[str, str] = {}
+        for batch in batches:
+            values = [f"MRN-{i}" for i in batch]
+            for value, code in zip(values, op.batch(values), strict=True):
+                assert seen.setdefault(value, code) == code
+        assert len(set(seen.values())) == len(seen)
+        # (a small batch after the cache was cleared asks the vault to issue again; the
+        # vault answers with the code it has: first writer wins)
+        assert len(set(vault.stored)) == len(seen)
+        if seen:
+            values = list(seen)
+            asked = len(vault.stored)
+            assert _bound(vault).batch(values) == [seen[v] for v in values]
+            if len(values) > RandomTokens.PROBE:  # looked up, not issued again
+                assert len(vault.stored) == asked
+
+
+@given(
+    values=st.lists(
+        st.text(max_size=4)
+        | st.integers(-5, 5)
+        | st.floats(allow_nan=False)
+        | st.booleans()
+        | st.builds(lambda s: type("Sub", (str,), {})(s), st.text(max_size=3))
+        | st.none(),
+        max_size=8,
+    )
+)
+def test_the_bytes_of_a_batch_are_each_values(values: list[Any]) -> None:
+    """A list of ``str`` is encoded in one pass; anything else value by value, and a value
+    that is no scalar (or a ``str`` subclass) fails the batch as it fails alone."""
+    from veil.transforms.base import CannotApply
+    from veil.transforms.crypto import _value_bytes, _values_bytes
+
+    try:
+        expected: Any = [_value_bytes(v) for v in values]
+    except CannotApply:
+        expected = CannotApply
+    try:
+        got: Any = _values_bytes(values)
+    except CannotApply:
+        got = CannotApply
+    assert got == expected
+
+
+def test_a_batch_skips_nulls_and_falls_back_when_it_cannot_apply() -> None:
+    from veil.engines.kernels import _batched
+    from veil.transforms.base import CannotApply
+
+    class Upper:
+        def batch(self, values: list[str]) -> list[str]:
+            assert None not in values
+            return [v.upper() for v in values]
+
+    class Refuses:
+        def batch(self, values: list[str]) -> list[str]:
+            raise CannotApply("no")
+
+    assert _batched(Upper(), ["a", None, "b", None]) == ["A", None, "B", None]
+    assert _batched(Upper(), ["a", "b"]) == ["A", "B"]
+    assert _batched(Upper(), []) == []
+    assert _batched(Refuses(), ["a", None]) is None

@@ -95,6 +95,11 @@ def per_unique(
         if n == 0:
             return pa.nulls(0, out_type), no_withheld(0)
         vidx, values = _codes(arr)
+        if batch is not None and not by_subject:
+            # one call for the column's distinct values (nulls stay null)
+            done = _batched(op, values)
+            if done is not None:
+                return pa.array(done, type=out_type).take(pa.array(vidx)), no_withheld(n)
         if by_subject:
             sidx, subs = _codes(subjects)
             pair = vidx * len(subs) + sidx
@@ -107,10 +112,6 @@ def per_unique(
         state = _prefetch(text_op, values) if text_op is not None else None
         results: list[Any] = []
         bad = np.zeros(len(items), dtype=bool)
-        batched = _batched(op, items) if batch is not None and not by_subject else None
-        if batched is not None:
-            out = pa.array(batched, type=out_type).take(pa.array(inverse))
-            return out, bad[inverse]
         for j, (v, s) in enumerate(items):
             if v is None:
                 results.append(None)
@@ -129,16 +130,19 @@ def per_unique(
     return run
 
 
-def _batched(op: Any, items: list[tuple[Any, Any]]) -> list[Any] | None:
+def _batched(op: Any, values: list[Any]) -> list[Any] | None:
     """``op.batch`` over the distinct non-null values, or None to go value by value (a
     batch that cannot apply to one value is retried per value, so only that one is
     withheld)."""
-    values = [v for v, _ in items if v is not None]
+    present = [v for v in values if v is not None] if None in values else values
     try:
-        done = iter(op.batch(values))
+        done = op.batch(present)
     except CannotApply:
         return None
-    return [None if v is None else next(done) for v, _ in items]
+    if present is values:
+        return list(done)
+    it = iter(done)
+    return [None if v is None else next(it) for v in values]
 
 
 def _prefetch(op: Any, values: list[Any]) -> JobText:

@@ -232,6 +232,14 @@ def _bind_tokenize(params: TokenizeParams, ctx: BindContext) -> Op:
     return tokenize
 
 
+def _values_bytes(values: list[Any]) -> list[bytes]:
+    """:func:`_value_bytes` of each value; of a list of ``str`` (exactly) in one C-level
+    pass."""
+    if set(map(type, values)) <= {str}:
+        return list(map(str.encode, values))
+    return [_value_bytes(v) for v in values]
+
+
 def _value_bytes(value: Any) -> bytes:
     """A value's canonical bytes, as the keyed hash and tokenize use them."""
     t = type(value)
@@ -308,32 +316,52 @@ class RandomTokens:
         Per distinct value not cached: one HMAC (the vault's lookup), one AES-GCM seal;
         the nonces and the codes' randomness come from ``os.urandom`` once per batch each
         (a system call per value was a fifth of a first research extract's time)."""
-        datas = [_value_bytes(v) for v in values]
+        datas = _values_bytes(values)
         lookups = hmac_sha256_many(self._lookup_key, datas, hexdigest=True)
-        hit = self._cache.get  # read once per value: another thread may clear the cache
-        codes: list[str | None] = [hit(lk) for lk in lookups]
-        missing = [i for i, c in enumerate(codes) if c is None]
+        n = len(lookups)
+        # (A bulk job's first batches find the cache empty: no lookup per value then.
+        # Where every value is missing, the lists below are taken whole, not by index.)
+        codes: list[str | None]
+        if self._cache:
+            hit = self._cache.get  # read once per value: another thread may clear it
+            codes = list(map(hit, lookups))
+            missing = [i for i, c in enumerate(codes) if c is None]
+        else:
+            codes, missing = [None] * n, list(range(n))
         if len(missing) > self.PROBE:
             # A batch the vault already knows (an extract run again) needs no sealing:
             # when a sample of it is known, look all of it up first and seal the rest.
             try:
                 sample = [lookups[i] for i in missing[:: len(missing) // self.PROBE]]
                 if any(c is not None for c in self._vault.known(self.namespace, sample)):
-                    found = self._vault.known(self.namespace, [lookups[i] for i in missing])
-                    for i, code in zip(missing, found, strict=True):
-                        codes[i] = code
-                    missing = [i for i in missing if codes[i] is None]
+                    every = len(missing) == n
+                    asked = lookups if every else [lookups[i] for i in missing]
+                    found = list(self._vault.known(self.namespace, asked))
+                    if len(found) != len(asked):
+                        raise ValueError("the vault answered for other lookups than asked")
+                    if every:
+                        codes = found
+                        missing = [i for i, c in enumerate(codes) if c is None]
+                    else:
+                        for i, code in zip(missing, found, strict=True):
+                            codes[i] = code
+                        missing = [i for i in missing if codes[i] is None]
             except VeilError:
                 raise
             except Exception:  # a vault that fails in any way withholds, never discloses
                 raise CannotApply("tokenize: the token vault could not read codes") from None
         if missing:
-            pending: dict[str, bytes] = {}
-            for i in missing:  # a repeated value: the same lookup, the same bytes
-                pending[lookups[i]] = datas[i]
+            pending: dict[str, bytes]
+            if len(missing) == n:  # a repeated value: the same lookup, the same bytes
+                pending = dict(zip(lookups, datas, strict=True))
+            else:
+                pending = {lookups[i]: datas[i] for i in missing}
             issued = self._issue(pending)
-            for i in missing:
-                codes[i] = issued[lookups[i]]
+            if len(missing) == n:
+                codes = list(map(issued.__getitem__, lookups))
+            else:
+                for i in missing:
+                    codes[i] = issued[lookups[i]]
             cache = self._cache
             with self._lock:
                 if len(cache) + len(issued) > self.CACHE:
