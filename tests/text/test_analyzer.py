@@ -301,3 +301,16 @@ def test_none_or_one_result_is_deduplicated_as_presidio_does(
 
     results = [RecognizerResult("US_SSN", start, start + size, s) for s in scores]
     assert deduplicated(results) == EntityRecognizer.remove_duplicates(results)
+
+
+def test_what_is_kept_per_recognizer_list_is_per_list_and_bounded() -> None:
+    from veil.text.analyzer import per_recognizers
+
+    store: dict[tuple[int, ...], Any] = {}
+    lists = [[object() for _ in range(k % 3 + 1)] for k in range(100)]
+    made = [per_recognizers(store, rs, lambda rs=rs: list(rs)) for rs in lists]
+    assert all(m == rs for m, rs in zip(made, lists, strict=True))
+    assert len(store) <= 64
+    last = lists[-1]
+    assert per_recognizers(store, list(last), lambda: "made again") is made[-1]  # same objects
+    assert per_recognizers(store, [object()], lambda: "new") == "new"

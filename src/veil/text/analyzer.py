@@ -68,6 +68,19 @@ class Registry(RecognizerRegistry):
         return list(kept[1])
 
 
+def per_recognizers(store: dict[tuple[int, ...], Any], recognizers: list[Any], make: Any) -> Any:
+    """``make()``, kept in ``store`` per list of recognizers (by identity). What is kept
+    must hold the recognizers themselves, so that none can be freed and its id taken by
+    another object while it is kept; at most 64 lists are kept."""
+    key = tuple(map(id, recognizers))
+    kept = store.get(key)
+    if kept is None:
+        if len(store) >= 64:
+            store.clear()
+        kept = store[key] = make()
+    return kept
+
+
 def _offers_context(recognizer: Any) -> bool:
     """True if ``recognizer`` does something of its own with context (overrides
     ``EntityRecognizer.enhance_using_context``, which returns its results as given)."""
@@ -80,20 +93,13 @@ class Analyzer(AnalyzerEngine):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._rosters: dict[tuple[int, ...], list[tuple[Any, str, bool]]] = {}
+        self._rosters: dict[tuple[int, ...], Any] = {}
 
     def _roster(self, recognizers: list[Any]) -> list[tuple[Any, str, bool]]:
-        """Per recognizer: itself, its id, and whether it offers context of its own;
-        kept per list of recognizers (by identity: the roster holds them, so no other
-        object can take their ids while it is kept)."""
-        key = tuple(map(id, recognizers))
-        roster = self._rosters.get(key)
-        if roster is None:
-            roster = [(r, r.id, _offers_context(r)) for r in recognizers]
-            if len(self._rosters) >= 64:
-                self._rosters.clear()
-            self._rosters[key] = roster
-        return roster
+        """Per recognizer: itself, its id, and whether it offers context of its own."""
+        return per_recognizers(  # type: ignore[no-any-return]
+            self._rosters, recognizers, lambda: [(r, r.id, _offers_context(r)) for r in recognizers]
+        )
 
     def _enhance_using_context(
         self,

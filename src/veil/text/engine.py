@@ -316,6 +316,8 @@ def _in_place_enhancer() -> Any:
         LemmaContextAwareEnhancer,
     )
 
+    from .analyzer import per_recognizers
+
     key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
     boosted = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
 
@@ -356,16 +358,10 @@ def _in_place_enhancer() -> Any:
             return list(set(words))
 
         def _by_id(self, recognizers: list[Any]) -> dict[str, Any]:
-            # kept per list of recognizers, by identity (held, so no other object can
-            # take their ids while kept)
-            key = tuple(map(id, recognizers))
-            kept: dict[tuple[int, ...], dict[str, Any]] = self.__dict__.setdefault("_veil_ids", {})
-            by_id = kept.get(key)
-            if by_id is None:
-                if len(kept) >= 64:
-                    kept.clear()
-                by_id = kept[key] = {r.id: r for r in recognizers}
-            return by_id
+            store = self.__dict__.setdefault("_veil_ids", {})
+            return per_recognizers(  # type: ignore[no-any-return]
+                store, recognizers, lambda: {r.id: r for r in recognizers}
+            )
 
         @staticmethod
         def _find_supportive_word_in_context(
