@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-$(BIN)/veil: pyproject.toml requirements/ner.txt
+$(BIN)/veil: pyproject.toml requirements/ner.txt hatch_build.py src/veil/transforms/_cryptobatch.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -17,7 +17,7 @@ demo: $(BIN)/veil
 	$(BIN)/veil demo
 
 lint: $(BIN)/veil
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks hatch_build.py
 	$(BIN)/mypy
 
 # SoftHSM2 (a Debian package) backs the HSM tests; Debian's Chromium the console's browser

@@ -1,25 +1,141 @@
-"""The batch primitives of ``tokenize(mode=random)``, checked against the standard
-library: the batch HMAC must give the vault the same lookups as ``hmac.digest`` (or
-existing vaults would stop finding their codes), and the batch codes must be codes."""
+"""The batch primitives of ``tokenize(mode=random)``, checked against the standard library
+and the cryptography package: the batch HMAC must give the vault the same lookups as
+``hmac.digest`` and the row keys the same bytes as ``hashlib`` (or existing vaults would
+stop finding their codes), and a seal must open with ``AESGCM.decrypt``. Both the C
+extension and its pure-Python twin are held to these references."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import os
 import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
-from veil.transforms.crypto import hmac_sha256_many, random_codes
+from veil.transforms import cryptobatch
+from veil.transforms.crypto import random_codes
+
+# Both implementations where the extension is built; the Python one alone where not.
+IMPLS: dict[str, Any] = {"python": None}
+if cryptobatch.NATIVE:
+    IMPLS["native"] = cryptobatch._native
 
 
-@given(
-    key=st.binary(min_size=0, max_size=200),  # around the 64-byte block: padded or hashed
-    messages=st.lists(st.binary(max_size=300), max_size=20),
+def _impl(name: str, fn: str) -> Callable[..., Any]:
+    native = IMPLS[name]
+    return getattr(native, fn) if native is not None else getattr(cryptobatch, f"{fn}_py")
+
+
+def _utf8(v: str | bytes) -> bytes:
+    return v.encode() if isinstance(v, str) else v
+
+
+#: str (any code point but a lone surrogate) or bytes: what the functions take
+items = st.lists(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=80) | st.binary(max_size=200),
+    max_size=20,
 )
-def test_batch_hmac_equals_the_standard_library(key: bytes, messages: list[bytes]) -> None:
-    expected = [hmac.digest(key, m, "sha256") for m in messages]
-    assert hmac_sha256_many(key, messages) == expected
+
+
+def test_the_extension_is_built_where_ci_asks_for_it() -> None:
+    """CI builds veil with a compiler and OpenSSL's headers: the research benchmarks and
+    these tests must run the extension there, not silently the Python twins."""
+    if os.environ.get("VEIL_REQUIRE_NATIVE") == "1":
+        assert cryptobatch.NATIVE, "veil.transforms._cryptobatch did not build or import"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@given(key=st.binary(min_size=0, max_size=200), values=items)  # keys padded or hashed first
+def test_hmac_equals_the_standard_library(impl: str, key: bytes, values: list[Any]) -> None:
+    expected = [hmac.new(key, _utf8(v), "sha256").hexdigest() for v in values]
+    assert _impl(impl, "hmac_sha256_hex")(key, values) == expected
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@given(head=st.binary(max_size=150), values=items, width=st.integers(1, 32))
+def test_prefix_digests_equal_hashlib(
+    impl: str, head: bytes, values: list[Any], width: int
+) -> None:
+    expected = b"".join(hashlib.sha256(head + _utf8(v)).digest()[:width] for v in values)
+    assert _impl(impl, "prefix_digests")(head, values, width) == expected
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@given(key=st.binary(min_size=32, max_size=32), values=items, aad=st.binary(max_size=100))
+def test_a_seal_opens_with_the_cryptography_package(
+    impl: str, key: bytes, values: list[Any], aad: bytes
+) -> None:
+    nonces = os.urandom(12 * len(values))
+    sealed = _impl(impl, "seal_aes_gcm")(key, nonces, values, aad)
+    opener = AESGCM(key)
+    assert len(sealed) == len(values)
+    for i, (v, s) in enumerate(zip(values, sealed, strict=True)):
+        assert s[:12] == nonces[12 * i : 12 * i + 12]
+        assert s == s[:12] + opener.encrypt(s[:12], _utf8(v), aad)  # the same bytes
+        assert opener.decrypt(s[:12], s[12:], aad) == _utf8(v)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bad_inputs_raise_without_the_value(impl: str) -> None:
+    """Each refusal is an exception naming no value (a canary must not appear)."""
+    canary = "CANARY-7731"
+    for bad in ([canary, 7], [canary, None], [bytearray(b"x")]):
+        with pytest.raises(TypeError) as info:
+            _impl(impl, "hmac_sha256_hex")(b"k", bad)
+        assert canary not in str(info.value)
+        with pytest.raises(TypeError):
+            _impl(impl, "prefix_digests")(b"h", bad, 16)
+    with pytest.raises(UnicodeEncodeError):  # as str.encode() does
+        _impl(impl, "hmac_sha256_hex")(b"k", ["\ud800"])
+    with pytest.raises(ValueError):
+        _impl(impl, "prefix_digests")(b"h", ["a"], 33)
+    with pytest.raises(ValueError):
+        _impl(impl, "seal_aes_gcm")(b"k" * 16, b"n" * 12, ["a"], b"")
+    with pytest.raises(ValueError):
+        _impl(impl, "seal_aes_gcm")(b"k" * 32, b"n" * 11, ["a"], b"")
+
+
+@pytest.mark.skipif(not cryptobatch.NATIVE, reason="the C extension is not built")
+def test_a_list_changed_by_another_thread_meanwhile_is_hashed_as_it_was() -> None:
+    """The extension hashes without the GIL; it holds the items itself first, so items
+    another thread replaces (and frees) meanwhile are never read freed."""
+    values = [f"value-{i}-" * 3 for i in range(200_000)]
+    expected = cryptobatch.hmac_sha256_hex_py(b"key", values[:50])
+    done = threading.Event()
+
+    def churn() -> None:  # replaces items in place: the old strs are freed
+        i = 0
+        while not done.is_set():
+            values[i % len(values)] = f"other-{i}" * 3
+            i += 1
+
+    t = threading.Thread(target=churn)
+    snapshot = list(values)
+    t.start()
+    try:
+        for _ in range(3):
+            got = cryptobatch._native.hmac_sha256_hex(b"key", values)  # type: ignore[union-attr]
+            assert len(got) == len(snapshot)
+    finally:
+        done.set()
+        t.join()
+    assert cryptobatch._native.hmac_sha256_hex(b"key", snapshot[:50]) == expected  # type: ignore[union-attr]
+
+
+def test_veil_native_0_runs_the_python_twins() -> None:
+    code = "from veil.transforms import cryptobatch as c; print(c.NATIVE)"
+    env = {**os.environ, "VEIL_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 @given(count=st.integers(0, 300), length=st.integers(8, 52))

@@ -1,0 +1,305 @@
+/*
+ * veil.transforms._cryptobatch: the research path's per-value cryptography, one C call
+ * per batch (see cryptobatch.py, which also holds the pure-Python twin of each function
+ * and the reasons).
+ *
+ * Every primitive is OpenSSL's libcrypto, the library CPython's hashlib and the
+ * cryptography package use; this file only loops, so a batch of a million values costs
+ * a million SHA-256 or AES-GCM operations and no Python call per value.
+ *
+ *   hmac_sha256_hex(key, values)             -> list[str]  HMAC-SHA256 (RFC 2104), hex
+ *   prefix_digests(head, items, width)       -> bytes      SHA-256(head + item)[:width], joined
+ *   seal_aes_gcm(key, nonces, values, aad)   -> list[bytes] nonce + AES-256-GCM(value) + tag
+ *
+ * values/items are a list of str (hashed as UTF-8) or bytes. The GIL is released while
+ * hashing: the items are first held in a tuple of their own, so another thread changing
+ * the caller's list cannot free a buffer in use. Nothing here formats a value into an
+ * error message.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* The SHA256_* functions are deprecated in OpenSSL 3 in favour of EVP, whose per-call
+ * context copy allocates; they remain exported (and use the CPU's SHA extensions). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <string.h>
+
+#define DIGEST 32
+#define BLOCK 64
+#define NONCE 12
+#define TAG 16
+
+typedef struct {
+    const char *data;
+    Py_ssize_t size;
+} Item;
+
+/* The items of a list of str/bytes, held by `*holder` (a new tuple) while in use. */
+static Item *
+items_of(PyObject *values, PyObject **holder, Py_ssize_t *count)
+{
+    PyObject *tuple = PySequence_Tuple(values);
+    if (tuple == NULL)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    Item *items = PyMem_Malloc(sizeof(Item) * (size_t)(n > 0 ? n : 1));
+    if (items == NULL) {
+        Py_DECREF(tuple);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyTuple_GET_ITEM(tuple, i);
+        if (PyUnicode_CheckExact(v)) {
+            /* UTF-8 of a str: its own buffer when ASCII, else a copy cached on the str
+             * (made now, with the GIL held). A lone surrogate raises, as str.encode(). */
+            items[i].data = PyUnicode_AsUTF8AndSize(v, &items[i].size);
+            if (items[i].data == NULL)
+                goto fail;
+        } else if (PyBytes_CheckExact(v)) {
+            items[i].data = PyBytes_AS_STRING(v);
+            items[i].size = PyBytes_GET_SIZE(v);
+        } else {
+            PyErr_Format(PyExc_TypeError, "item %zd is neither str nor bytes", i);
+            goto fail;
+        }
+    }
+    *holder = tuple;
+    *count = n;
+    return items;
+fail:
+    PyMem_Free(items);
+    Py_DECREF(tuple);
+    return NULL;
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+/* The two SHA-256 states of HMAC's padded key (RFC 2104), computed once per batch. */
+static void
+hmac_states(const unsigned char *key, Py_ssize_t key_size, SHA256_CTX *inner, SHA256_CTX *outer)
+{
+    unsigned char block[BLOCK], pad[BLOCK];
+    memset(block, 0, BLOCK);
+    if (key_size > BLOCK)
+        SHA256(key, (size_t)key_size, block);
+    else
+        memcpy(block, key, (size_t)key_size);
+    for (int i = 0; i < BLOCK; i++)
+        pad[i] = block[i] ^ 0x36;
+    SHA256_Init(inner);
+    SHA256_Update(inner, pad, BLOCK);
+    for (int i = 0; i < BLOCK; i++)
+        pad[i] = block[i] ^ 0x5c;
+    SHA256_Init(outer);
+    SHA256_Update(outer, pad, BLOCK);
+    OPENSSL_cleanse(block, BLOCK);
+    OPENSSL_cleanse(pad, BLOCK);
+}
+
+static PyObject *
+hmac_sha256_hex(PyObject *self, PyObject *args)
+{
+    Py_buffer key;
+    PyObject *values, *holder = NULL;
+    Py_ssize_t n = 0;
+    if (!PyArg_ParseTuple(args, "y*O", &key, &values))
+        return NULL;
+    Item *items = items_of(values, &holder, &n);
+    if (items == NULL) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    char *hex = PyMem_Malloc((size_t)(n > 0 ? n : 1) * 2 * DIGEST);
+    if (hex == NULL) {
+        PyMem_Free(items);
+        Py_DECREF(holder);
+        PyBuffer_Release(&key);
+        return PyErr_NoMemory();
+    }
+    SHA256_CTX inner, outer, ctx;
+    unsigned char digest[DIGEST];
+    Py_BEGIN_ALLOW_THREADS
+    hmac_states(key.buf, key.len, &inner, &outer);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ctx = inner;
+        SHA256_Update(&ctx, items[i].data, (size_t)items[i].size);
+        SHA256_Final(digest, &ctx);
+        ctx = outer;
+        SHA256_Update(&ctx, digest, DIGEST);
+        SHA256_Final(digest, &ctx);
+        char *out = hex + i * 2 * DIGEST;
+        for (int j = 0; j < DIGEST; j++) {
+            out[2 * j] = HEX[digest[j] >> 4];
+            out[2 * j + 1] = HEX[digest[j] & 15];
+        }
+    }
+    OPENSSL_cleanse(&inner, sizeof inner);
+    OPENSSL_cleanse(&outer, sizeof outer);
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(items);
+    Py_DECREF(holder);
+    PyBuffer_Release(&key);
+
+    PyObject *result = PyList_New(n);
+    for (Py_ssize_t i = 0; result != NULL && i < n; i++) {
+        PyObject *s = PyUnicode_New(2 * DIGEST, 127);
+        if (s == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        memcpy(PyUnicode_1BYTE_DATA(s), hex + i * 2 * DIGEST, 2 * DIGEST);
+        PyList_SET_ITEM(result, i, s);
+    }
+    PyMem_Free(hex);
+    return result;
+}
+
+static PyObject *
+prefix_digests(PyObject *self, PyObject *args)
+{
+    Py_buffer head;
+    PyObject *values, *holder = NULL;
+    Py_ssize_t width, n = 0;
+    if (!PyArg_ParseTuple(args, "y*On", &head, &values, &width))
+        return NULL;
+    if (width < 1 || width > DIGEST) {
+        PyBuffer_Release(&head);
+        PyErr_SetString(PyExc_ValueError, "width must be 1 to 32 bytes");
+        return NULL;
+    }
+    Item *items = items_of(values, &holder, &n);
+    if (items == NULL) {
+        PyBuffer_Release(&head);
+        return NULL;
+    }
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n * width);
+    if (result != NULL) {
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+        SHA256_CTX base, ctx;
+        unsigned char digest[DIGEST];
+        Py_BEGIN_ALLOW_THREADS
+        SHA256_Init(&base);
+        SHA256_Update(&base, head.buf, (size_t)head.len);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            ctx = base;
+            SHA256_Update(&ctx, items[i].data, (size_t)items[i].size);
+            SHA256_Final(digest, &ctx);
+            memcpy(out + i * width, digest, (size_t)width);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(items);
+    Py_DECREF(holder);
+    PyBuffer_Release(&head);
+    return result;
+}
+
+static PyObject *
+seal_aes_gcm(PyObject *self, PyObject *args)
+{
+    Py_buffer key, nonces, aad;
+    PyObject *values, *holder = NULL, *result = NULL;
+    Py_ssize_t n = 0;
+    if (!PyArg_ParseTuple(args, "y*y*Oy*", &key, &nonces, &values, &aad))
+        return NULL;
+    Item *items = NULL;
+    unsigned char **outs = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    if (key.len != 32) {
+        PyErr_SetString(PyExc_ValueError, "the key must be 32 bytes (AES-256)");
+        goto done;
+    }
+    items = items_of(values, &holder, &n);
+    if (items == NULL)
+        goto done;
+    if (nonces.len != n * NONCE) {
+        PyErr_SetString(PyExc_ValueError, "nonces must be 12 bytes per value");
+        goto done;
+    }
+    result = PyList_New(n);
+    if (result == NULL)
+        goto done;
+    outs = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(unsigned char *));
+    if (outs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i].size > INT_MAX - NONCE - TAG) {
+            PyErr_SetString(PyExc_OverflowError, "a value is too large to seal");
+            goto done;
+        }
+        PyObject *b = PyBytes_FromStringAndSize(NULL, NONCE + items[i].size + TAG);
+        if (b == NULL)
+            goto done;
+        PyList_SET_ITEM(result, i, b);
+        outs[i] = (unsigned char *)PyBytes_AS_STRING(b);
+    }
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int ok = 1;
+    Py_BEGIN_ALLOW_THREADS
+    ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key.buf, NULL) == 1;
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        const unsigned char *iv = (const unsigned char *)nonces.buf + i * NONCE;
+        unsigned char *out = outs[i];
+        int len = 0, last = 0;
+        memcpy(out, iv, NONCE);
+        ok = EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) == 1
+             && (aad.len == 0
+                 || EVP_EncryptUpdate(ctx, NULL, &len, aad.buf, (int)aad.len) == 1)
+             && EVP_EncryptUpdate(ctx, out + NONCE, &len, (const unsigned char *)items[i].data,
+                                  (int)items[i].size) == 1
+             && EVP_EncryptFinal_ex(ctx, out + NONCE + len, &last) == 1
+             && len + last == items[i].size
+             && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG,
+                                    out + NONCE + items[i].size) == 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (!ok) {
+        PyErr_SetString(PyExc_RuntimeError, "AES-GCM failed in OpenSSL");
+        goto done;
+    }
+done:
+    if (PyErr_Occurred())
+        Py_CLEAR(result);
+    EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
+    PyMem_Free(outs);
+    PyMem_Free(items);
+    Py_XDECREF(holder);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&nonces);
+    PyBuffer_Release(&aad);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"hmac_sha256_hex", hmac_sha256_hex, METH_VARARGS,
+     "hmac_sha256_hex(key, values) -> list[str]: HMAC-SHA256 of each value, as hex."},
+    {"prefix_digests", prefix_digests, METH_VARARGS,
+     "prefix_digests(head, items, width) -> bytes: SHA-256(head + item)[:width], joined."},
+    {"seal_aes_gcm", seal_aes_gcm, METH_VARARGS,
+     "seal_aes_gcm(key, nonces, values, aad) -> list[bytes]: nonce + AES-256-GCM + tag."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_cryptobatch",
+    "The research path's per-value cryptography, one C call per batch (OpenSSL).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__cryptobatch(void)
+{
+    return PyModule_Create(&module);
+}
