@@ -405,3 +405,16 @@ def test_tokenize_draws_a_batch_of_codes_in_one_call() -> None:
     rest = [d(), d(), *d.many(2)]  # the third drawn code, then fresh ones
     codes = first + rest
     assert len(set(codes)) == 6 and all(c.startswith("pt_") and len(c) == 19 for c in codes)
+
+
+@given(
+    st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1),
+        max_size=30,
+    )
+)
+def test_token_texts_give_back_each_token(tokens: list[str]) -> None:
+    """One decode of the array's buffer where the tokens share a width and are ASCII;
+    token by token otherwise (shorter ones padded with NULs, or UTF-8 of several bytes)."""
+    arr = np.array([t.encode() for t in tokens], dtype=np.bytes_)
+    assert packs.token_texts(arr) == tokens
