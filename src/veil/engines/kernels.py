@@ -429,6 +429,23 @@ def date_shift_kernel(
 _ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
+def all_iso_days(arr: pa.Array) -> bool:
+    """True if every value is a valid ``YYYY-MM-DD`` (the common case, checked in C).
+
+    Arrow's cast to date32 rejects impossible days (2023-02-29) as ``date.fromisoformat``
+    does; it accepts year 0, which Python does not, so that is excluded first. False
+    means "look closer", not "invalid".
+    """
+    shape = pc.equal(pc.utf8_length(arr), 10)  # the cast parses exactly YYYY-MM-DD
+    if pc.all(shape).as_py() is False or pc.any(pc.starts_with(arr, "0000")).as_py():
+        return False
+    try:
+        pc.cast(arr, pa.date32())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _iso_day_strings(arr: pa.Array, ftype: FieldType) -> pa.Array | None:
     """Rows whose first 10 characters are their (already validated) calendar day.
 
@@ -457,11 +474,18 @@ def _date_kernel(
             return _over_top(method, as_of, year, month), handled
         if not pa.types.is_string(arr.type):
             return pa.nulls(n, pa.string()), pa.repeat(False, n)
-        handled = _iso_day_strings(arr, ftype)
-        if handled is None:
-            return pa.nulls(n, pa.string()), pa.repeat(False, n)
-        head = pc.if_else(handled, pc.utf8_slice_codeunits(arr, 0, 4), "0")
-        year = pc.cast(head, pa.int64())
+        if ftype == FieldType.DATE and all_iso_days(arr):
+            # Every value a valid YYYY-MM-DD (as the engine found when it validated the
+            # column): one cast reads the years, in a third of the regex's time.
+            handled = pc.is_valid(arr)
+            year = pc.year(pc.cast(arr, pa.date32()))
+        else:
+            found = _iso_day_strings(arr, ftype)
+            if found is None:
+                return pa.nulls(n, pa.string()), pa.repeat(False, n)
+            handled = found
+            head = pc.if_else(handled, pc.utf8_slice_codeunits(arr, 0, 4), "0")
+            year = pc.cast(head, pa.int64())
         if isinstance(method, Year):
             return _over_top(method, as_of, year, year), handled
         return _over_top(method, as_of, year, pc.utf8_slice_codeunits(arr, 0, 7)), handled
