@@ -77,6 +77,16 @@ def token_array(blob: bytes, sizes: bytes) -> Any:
     return np.array(split(blob, sizes), dtype=np.bytes_)
 
 
+def _bytes_array(tokens: Sequence[str]) -> npt.NDArray[np.bytes_]:
+    """``tokens`` as a numpy bytes array: the codes of a namespace (ASCII, one width)
+    straight from their joined bytes, a third of the time of encoding each."""
+    joined = "".join(tokens).encode()
+    width = len(tokens[0]) if tokens else 0
+    if width and len(joined) == width * len(tokens) and min(map(len, tokens)) == width:
+        return np.frombuffer(joined, dtype=f"S{width}")
+    return np.array([t.encode() for t in tokens], dtype=np.bytes_)
+
+
 def token_texts(tokens: npt.NDArray[np.bytes_]) -> list[str]:
     """The tokens of a numpy bytes array as str, decoded in one pass: the tokens of a
     namespace have one width, so one decode of the whole buffer cut at that width gives
@@ -326,17 +336,19 @@ class Index:
         if not tokens:
             return []
         recent = self._recent_tokens
-        out = [t in recent for t in tokens] if recent else [False] * len(tokens)
-        if self._runs:
-            th = token_hashes(np.array([t.encode() for t in tokens], dtype=np.bytes_))
-            order = np.argsort(th)  # searched in order (see find_many)
-            th = th[order]
-            sorted_hit = np.zeros(len(tokens), dtype=bool)
-            for run in self._runs:
-                sorted_hit |= run.has_hash(th)
-            hit = np.empty_like(sorted_hit)
-            hit[order] = sorted_hit
-            out = [o or bool(h) for o, h in zip(out, hit.tolist(), strict=True)]
+        if not self._runs:
+            return [t in recent for t in tokens] if recent else [False] * len(tokens)
+        th = token_hashes(_bytes_array(tokens))
+        order = np.argsort(th)  # searched in order (see find_many)
+        th = th[order]
+        sorted_hit = np.zeros(len(tokens), dtype=bool)
+        for run in self._runs:
+            sorted_hit |= run.has_hash(th)
+        hit = np.empty_like(sorted_hit)
+        hit[order] = sorted_hit
+        if recent:
+            hit |= np.fromiter((t in recent for t in tokens), dtype=bool, count=len(tokens))
+        out: list[bool] = hit.tolist()
         return out
 
     def packs_of(self, token: str) -> list[int]:

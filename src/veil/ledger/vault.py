@@ -178,51 +178,58 @@ def _pack_rows(
 
 @dataclass(frozen=True)
 class _Draft:
-    """Codes drawn under the write lock for the values still missing: the pack's column
-    values, added to the index (:meth:`settle`) only once the pack has committed."""
+    """Codes drawn under the write lock for the items still missing: the pack's column
+    values, added to the index (:meth:`settle`) only once the pack has committed.
+    ``items`` are the positions of the items drawn for (the first of each lookup), or
+    None for all of them."""
 
-    keys: list[bytes]
+    items: list[int] | None
     tokens: list[str]
     values: tuple[bytes, bytes, bytes, bytes, bytes, bytes]
 
-    def settle(self, index: packs.Index, pack: int, found: dict[bytes, str]) -> None:
+    def settle(
+        self, index: packs.Index, pack: int, lookups: list[str], found: list[str | None]
+    ) -> None:
+        """Add the pack to ``index`` and fill ``found`` (the codes by item) in place."""
         index.add(pack, self.values[1], packs.token_array(self.values[2], self.values[3]))
-        found.update(zip(self.keys, self.tokens, strict=True))
+        if self.items is None:
+            found[:] = self.tokens
+            return
+        drawn = {lookups[i]: t for i, t in zip(self.items, self.tokens, strict=True)}
+        for i, code in enumerate(found):
+            if code is None:
+                found[i] = drawn[lookups[i]]
 
 
 def _draft(
     ns: bytes,
     index: packs.Index,
-    keys: list[bytes],
+    keys: bytes,
+    lookups: list[str],
     items: Sequence[tuple[str, bytes]],
-    found: dict[bytes, str],
+    found: list[str | None],
     make: Callable[[], str],
-    moved: bool,
 ) -> _Draft | None:
-    """Under the write lock, after reading the packs written since the first lookup
-    (``moved``: there were some): codes for what is still not ``found``, or None."""
-    sealed = _first_sealed(keys, items, found)
-    if moved:
-        found.update(index.lookup(list(sealed)))
-        sealed = {k: s for k, s in sealed.items() if k not in found}
-    if not sealed:
+    """Under the write lock, with ``found`` read after the last pack written: codes for
+    the items still without one (a lookup given twice is drawn for once, with the first
+    item's sealed value: both seal the same value), or None. A first extract's batch is
+    all new and all distinct: its keys and sealed values are then taken whole."""
+    todo = [i for i, code in enumerate(found) if code is None]
+    if not todo:
         return None
+    whole = len(todo) == len(found) and len(set(lookups)) == len(lookups)
+    firsts: list[int] | None = None
+    if whole:
+        new_keys, sealed = keys, [s for _, s in items]
+    else:
+        first: dict[str, int] = {}
+        for i in todo:
+            first.setdefault(lookups[i], i)
+        firsts = list(first.values())
+        new_keys = b"".join(keys[packs.KEY * i : packs.KEY * (i + 1)] for i in firsts)
+        sealed = [items[i][1] for i in firsts]
     tokens = _draw(index, len(sealed), make)
-    rows = [(k, t, s) for (k, s), t in zip(sealed.items(), tokens, strict=True)]
-    return _Draft(list(sealed), tokens, _pack_rows(ns, rows))
-
-
-def _first_sealed(
-    keys: list[bytes], items: Sequence[tuple[str, bytes]], found: dict[bytes, str]
-) -> dict[bytes, bytes]:
-    """Key -> sealed value of each item not ``found`` (``keys`` are the items' keys, in
-    order); a value given twice keeps the first (both seal the same value; the first is
-    the one a caller would expect)."""
-    out: dict[bytes, bytes] = {}
-    for k, (_, s) in zip(keys, items, strict=True):
-        if k not in found and k not in out:
-            out[k] = s
-    return out
+    return _Draft(firsts, tokens, (ns, new_keys, *packs.encode(tokens, sealed)))
 
 
 def _sealed_in(row: Sequence[Any], token: str) -> bytes | None:
@@ -332,24 +339,27 @@ class _PackedVault:
         if not items:
             return []
         ns = _ns(namespace)
-        keys = _key_list(namespace, [lk for lk, _ in items])
+        lookups = [lk for lk, _ in items]
+        keys = _keys(namespace, lookups)
         with self._session("issue tokens") as conn:
             index = _INDEXES.get(self._id, ns)
             with index.lock:
                 self._refresh(conn, ns, index)
-                found = index.lookup(keys)
-                if len(found) < len(keys) and any(k not in found for k in keys):
+                found = index.find_many(keys)
+                if None in found:
                     draft: _Draft | None = None
                     with self._writing(conn, ns):
                         # Under the write lock: whatever another writer stored is read now.
                         seen = index.last
                         self._refresh(conn, ns, index)
-                        draft = _draft(ns, index, keys, items, found, make, index.last != seen)
+                        if index.last != seen:
+                            found = index.find_many(keys)
+                        draft = _draft(ns, index, keys, lookups, items, found, make)
                         if draft is not None:
                             pack = self._insert(conn, draft.values)
                     if draft is not None:  # committed: now the index may hold them
-                        draft.settle(index, pack, found)
-        return [found[k] for k in keys]
+                        draft.settle(index, pack, lookups, found)
+        return found  # type: ignore[return-value]  # every None was filled above
 
     def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:
         ns = _ns(namespace)

@@ -330,24 +330,25 @@ class RandomTokens:
                 pending = dict(zip(lookups, datas, strict=True))
             else:
                 pending = {lookups[i]: datas[i] for i in missing}
-            issued = self._issue(pending)
-            if len(missing) == n:
-                codes = list(map(issued.__getitem__, lookups))
+            tokens = self._issue(pending)
+            if len(pending) == n:  # every value new and distinct: the codes in order
+                codes = tokens  # type: ignore[assignment]
             else:
+                issued = dict(zip(pending, tokens, strict=True))
                 for i in missing:
                     codes[i] = issued[lookups[i]]
             cache = self._cache
             with self._lock:
-                if len(cache) + len(issued) > self.CACHE:
+                if len(cache) + len(pending) > self.CACHE:
                     cache.clear()
-                if len(issued) <= self.CACHE:
-                    cache.update(issued)
+                if len(pending) <= self.CACHE:
+                    cache.update(zip(pending, tokens, strict=True))
         return codes  # type: ignore[return-value]  # every None was filled above
 
-    def _issue(self, pending: dict[str, str | bytes]) -> dict[str, str]:
+    def _issue(self, pending: dict[str, str | bytes]) -> list[str]:
         """Codes of ``pending`` (lookup -> the value, as :func:`_canonical` gives it) from
-        the vault, each value sealed for it; the nonces and the codes' randomness come
-        from ``os.urandom`` once per call each."""
+        the vault, in its order, each value sealed for it; the nonces and the codes'
+        randomness come from ``os.urandom`` once per call each."""
         n = len(pending)
         nonces = os.urandom(cryptobatch.NONCE * n)
         sealed = cryptobatch.seal_aes_gcm(self._seal_key, nonces, list(pending.values()), self._aad)
@@ -358,7 +359,9 @@ class RandomTokens:
             raise
         except Exception:  # a vault that fails in any way withholds, never discloses
             raise CannotApply("tokenize: the token vault could not issue a code") from None
-        return dict(zip(pending, tokens, strict=True))
+        if len(tokens) != n:
+            raise CannotApply("tokenize: the token vault answered for other values than asked")
+        return tokens
 
     def __call__(self, value: Any, subject: str | None) -> str:
         return self.batch([value])[0]
