@@ -130,9 +130,10 @@ def _bound(vault: Any) -> Any:
         st.lists(st.integers(0, 300), min_size=0, max_size=200), min_size=1, max_size=5
     ),
     cache=st.sampled_from([4, 64, 65_536]),
+    cached=st.sampled_from([0, 50, 4096]),  # batches above this skip the cache
 )
 def test_any_sequence_of_batches_keeps_one_code_per_value(
-    batches: list[list[int]], cache: int
+    batches: list[list[int]], cache: int, cached: int
 ) -> None:
     """Batches below and above the probe size, with repeats, a cache that holds all, some
     or few of them, values cached, known to the vault or new in any mix: a value keeps
@@ -141,6 +142,7 @@ def test_any_sequence_of_batches_keeps_one_code_per_value(
     vault = _Counting()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(RandomTokens, "CACHE", cache)
+        mp.setattr(RandomTokens, "CACHED", cached)
         op = _bound(vault)
         seen: dict[str, str] = {}
         for batch in batches:

@@ -257,6 +257,10 @@ class RandomTokens:
     """
 
     CACHE = 65_536
+    #: batches of at most this many values read and fill the cache (a service's few
+    #: values a request); larger ones (a bulk job's) ask the vault's index, which finds
+    #: a batch's codes at once: a dict probe per value cost as much and rarely hit
+    CACHED = 4096
     #: values of a batch looked up first, to tell an extract run again from a first one
     PROBE = 64
 
@@ -296,7 +300,8 @@ class RandomTokens:
         # (A bulk job's first batches find the cache empty: no lookup per value then.
         # Where every value is missing, the lists below are taken whole, not by index.)
         codes: list[str | None]
-        if self._cache:
+        cached = n <= self.CACHED
+        if cached and self._cache:
             hit = self._cache.get  # read once per value: another thread may clear it
             codes = list(map(hit, lookups))
             missing = [i for i, c in enumerate(codes) if c is None]
@@ -315,7 +320,9 @@ class RandomTokens:
                         raise ValueError("the vault answered for other lookups than asked")
                     if every:
                         codes = found
-                        missing = [i for i, c in enumerate(codes) if c is None]
+                        missing = (
+                            [i for i, c in enumerate(codes) if c is None] if None in codes else []
+                        )
                     else:
                         for i, code in zip(missing, found, strict=True):
                             codes[i] = code
@@ -337,12 +344,13 @@ class RandomTokens:
                 issued = dict(zip(pending, tokens, strict=True))
                 for i in missing:
                     codes[i] = issued[lookups[i]]
-            cache = self._cache
-            with self._lock:
-                if len(cache) + len(pending) > self.CACHE:
-                    cache.clear()
-                if len(pending) <= self.CACHE:
-                    cache.update(zip(pending, tokens, strict=True))
+            if cached:
+                cache = self._cache
+                with self._lock:
+                    if len(cache) + len(pending) > self.CACHE:
+                        cache.clear()
+                    if len(pending) <= self.CACHE:
+                        cache.update(zip(pending, tokens, strict=True))
         return codes  # type: ignore[return-value]  # every None was filled above
 
     def _issue(self, pending: dict[str, str | bytes]) -> list[str]:
