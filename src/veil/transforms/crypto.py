@@ -27,7 +27,7 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -332,35 +332,35 @@ class RandomTokens:
             except Exception:  # a vault that fails in any way withholds, never discloses
                 raise CannotApply("tokenize: the token vault could not read codes") from None
         if missing:
-            pending: dict[str, str | bytes]
-            if len(missing) == n:  # a repeated value: the same lookup, the same bytes
-                pending = dict(zip(lookups, datas, strict=True))
-            else:
-                pending = {lookups[i]: datas[i] for i in missing}
-            tokens = self._issue(pending)
-            if len(pending) == n:  # every value new and distinct: the codes in order
+            if len(missing) == n:  # the whole batch: a value given twice gets one code
+                asked = lookups
+                tokens = self._issue(lookups, datas)
                 codes = tokens  # type: ignore[assignment]
             else:
-                issued = dict(zip(pending, tokens, strict=True))
+                pending = {lookups[i]: datas[i] for i in missing}
+                asked = list(pending)
+                tokens = self._issue(asked, list(pending.values()))
+                issued = dict(zip(asked, tokens, strict=True))
                 for i in missing:
                     codes[i] = issued[lookups[i]]
             if cached:
                 cache = self._cache
                 with self._lock:
-                    if len(cache) + len(pending) > self.CACHE:
+                    if len(cache) + len(asked) > self.CACHE:
                         cache.clear()
-                    if len(pending) <= self.CACHE:
-                        cache.update(zip(pending, tokens, strict=True))
+                    if len(asked) <= self.CACHE:
+                        cache.update(zip(asked, tokens, strict=True))
         return codes  # type: ignore[return-value]  # every None was filled above
 
-    def _issue(self, pending: dict[str, str | bytes]) -> list[str]:
-        """Codes of ``pending`` (lookup -> the value, as :func:`_canonical` gives it) from
-        the vault, in its order, each value sealed for it; the nonces and the codes'
-        randomness come from ``os.urandom`` once per call each."""
-        n = len(pending)
+    def _issue(self, lookups: list[str], datas: Sequence[str | bytes]) -> list[str]:
+        """Codes of the values ``datas`` (as :func:`_canonical` gives them; ``lookups``
+        are theirs) from the vault, in order, each value sealed for it; the nonces and
+        the codes' randomness come from ``os.urandom`` once per call each. The vault
+        gives a lookup asked twice one code."""
+        n = len(lookups)
         nonces = os.urandom(cryptobatch.NONCE * n)
-        sealed = cryptobatch.seal_aes_gcm(self._seal_key, nonces, list(pending.values()), self._aad)
-        items = list(zip(pending, sealed, strict=True))
+        sealed = cryptobatch.seal_aes_gcm(self._seal_key, nonces, datas, self._aad)
+        items = list(zip(lookups, sealed, strict=True))
         try:
             tokens = self._vault.issue(self.namespace, items, _Drawn(self._prefix, self._length, n))
         except VeilError:
