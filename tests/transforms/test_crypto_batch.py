@@ -105,6 +105,29 @@ def test_bad_inputs_raise_without_the_value(impl: str) -> None:
 
 
 @pytest.mark.skipif(not cryptobatch.NATIVE, reason="the C extension is not built")
+@pytest.mark.parametrize("workers", [1, 2, 3, 8])
+def test_a_batch_split_across_threads_gives_the_same_bytes(workers: int) -> None:
+    """From 4,096 values on, the extension splits a batch across threads, each its own
+    range: every range must land in its place (sizes not divisible by the thread count,
+    str of one and several bytes a character, bytes)."""
+    native: Any = cryptobatch._native
+    values: list[Any] = [f"MRN-{i:07d}" if i % 3 else f"é{i}€" for i in range(9_001)]
+    values[17] = b"raw bytes"
+    key, nonces = os.urandom(32), os.urandom(12 * len(values))
+    native.set_workers(workers)
+    try:
+        assert native.hmac_sha256_hex(key, values) == cryptobatch.hmac_sha256_hex_py(key, values)
+        assert native.prefix_digests(b"ns\0", values, 16) == cryptobatch.prefix_digests_py(
+            b"ns\0", values, 16
+        )
+        assert native.seal_aes_gcm(key, nonces, values, b"aad") == cryptobatch.seal_aes_gcm_py(
+            key, nonces, values, b"aad"
+        )
+    finally:
+        native.set_workers(cryptobatch.WORKERS)
+
+
+@pytest.mark.skipif(not cryptobatch.NATIVE, reason="the C extension is not built")
 def test_a_list_changed_by_another_thread_meanwhile_is_hashed_as_it_was() -> None:
     """The extension hashes without the GIL; it holds the items itself first, so items
     another thread replaces (and frees) meanwhile are never read freed."""

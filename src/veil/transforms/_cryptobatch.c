@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <pthread.h>
 #include <string.h>
 
 #define DIGEST 32
@@ -79,6 +80,62 @@ fail:
 
 static const char HEX[] = "0123456789abcdef";
 
+/* Threads a batch is split across (set_workers; 1 until the Python side sets it), and
+ * the batch size below which one thread does it all. The loops run without the GIL and
+ * touch only their own range, so a batch's halves can be done on two cores at once. */
+static int workers = 1;
+#define SPLIT_AT 4096
+#define MAX_WORKERS 8
+
+typedef struct Range Range;
+typedef void (*RangeFn)(Range *);
+
+struct Range {
+    Py_ssize_t start, end;
+    RangeFn fn;
+    const void *job;
+    int ok;
+};
+
+static void *
+run_range(void *arg)
+{
+    Range *r = arg;
+    r->fn(r);
+    return NULL;
+}
+
+/* fn over [0, n), in up to `workers` ranges; a thread that cannot start runs inline.
+ * Returns 1 if every range's fn left ok set. Called without the GIL. */
+static int
+in_parallel(RangeFn fn, const void *job, Py_ssize_t n)
+{
+    int k = (n < SPLIT_AT || workers < 2) ? 1 : workers;
+    Range ranges[MAX_WORKERS];
+    pthread_t threads[MAX_WORKERS];
+    int started[MAX_WORKERS];
+    for (int t = 0; t < k; t++) {
+        ranges[t].start = n * t / k;
+        ranges[t].end = n * (t + 1) / k;
+        ranges[t].fn = fn;
+        ranges[t].job = job;
+        ranges[t].ok = 1;
+        started[t] = 0;
+    }
+    for (int t = 1; t < k; t++)
+        started[t] = pthread_create(&threads[t], NULL, run_range, &ranges[t]) == 0;
+    run_range(&ranges[0]);
+    int ok = ranges[0].ok;
+    for (int t = 1; t < k; t++) {
+        if (started[t])
+            pthread_join(threads[t], NULL);
+        else
+            run_range(&ranges[t]);
+        ok = ok && ranges[t].ok;
+    }
+    return ok;
+}
+
 /* The two SHA-256 states of HMAC's padded key (RFC 2104), computed once per batch. */
 static void
 hmac_states(const unsigned char *key, Py_ssize_t key_size, SHA256_CTX *inner, SHA256_CTX *outer)
@@ -101,6 +158,34 @@ hmac_states(const unsigned char *key, Py_ssize_t key_size, SHA256_CTX *inner, SH
     OPENSSL_cleanse(pad, BLOCK);
 }
 
+typedef struct {
+    const Item *items;
+    char *hex;
+    SHA256_CTX inner, outer;
+} HmacJob;
+
+static void
+hmac_range(Range *r)
+{
+    const HmacJob *job = r->job;
+    SHA256_CTX ctx;
+    unsigned char digest[DIGEST];
+    for (Py_ssize_t i = r->start; i < r->end; i++) {
+        ctx = job->inner;
+        SHA256_Update(&ctx, job->items[i].data, (size_t)job->items[i].size);
+        SHA256_Final(digest, &ctx);
+        ctx = job->outer;
+        SHA256_Update(&ctx, digest, DIGEST);
+        SHA256_Final(digest, &ctx);
+        char *out = job->hex + i * 2 * DIGEST;
+        for (int j = 0; j < DIGEST; j++) {
+            out[2 * j] = HEX[digest[j] >> 4];
+            out[2 * j + 1] = HEX[digest[j] & 15];
+        }
+    }
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+}
+
 static PyObject *
 hmac_sha256_hex(PyObject *self, PyObject *args)
 {
@@ -121,26 +206,12 @@ hmac_sha256_hex(PyObject *self, PyObject *args)
         PyBuffer_Release(&key);
         return PyErr_NoMemory();
     }
-    SHA256_CTX inner, outer, ctx;
-    unsigned char digest[DIGEST];
+    HmacJob job = {items, hex};
     Py_BEGIN_ALLOW_THREADS
-    hmac_states(key.buf, key.len, &inner, &outer);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        ctx = inner;
-        SHA256_Update(&ctx, items[i].data, (size_t)items[i].size);
-        SHA256_Final(digest, &ctx);
-        ctx = outer;
-        SHA256_Update(&ctx, digest, DIGEST);
-        SHA256_Final(digest, &ctx);
-        char *out = hex + i * 2 * DIGEST;
-        for (int j = 0; j < DIGEST; j++) {
-            out[2 * j] = HEX[digest[j] >> 4];
-            out[2 * j + 1] = HEX[digest[j] & 15];
-        }
-    }
-    OPENSSL_cleanse(&inner, sizeof inner);
-    OPENSSL_cleanse(&outer, sizeof outer);
-    OPENSSL_cleanse(&ctx, sizeof ctx);
+    hmac_states(key.buf, key.len, &job.inner, &job.outer);
+    in_parallel(hmac_range, &job, n);
+    OPENSSL_cleanse(&job.inner, sizeof job.inner);
+    OPENSSL_cleanse(&job.outer, sizeof job.outer);
     Py_END_ALLOW_THREADS
     PyMem_Free(items);
     Py_DECREF(holder);
@@ -158,6 +229,27 @@ hmac_sha256_hex(PyObject *self, PyObject *args)
     }
     PyMem_Free(hex);
     return result;
+}
+
+typedef struct {
+    const Item *items;
+    unsigned char *out;
+    Py_ssize_t width;
+    SHA256_CTX base;
+} PrefixJob;
+
+static void
+prefix_range(Range *r)
+{
+    const PrefixJob *job = r->job;
+    SHA256_CTX ctx;
+    unsigned char digest[DIGEST];
+    for (Py_ssize_t i = r->start; i < r->end; i++) {
+        ctx = job->base;
+        SHA256_Update(&ctx, job->items[i].data, (size_t)job->items[i].size);
+        SHA256_Final(digest, &ctx);
+        memcpy(job->out + i * job->width, digest, (size_t)job->width);
+    }
 }
 
 static PyObject *
@@ -180,24 +272,51 @@ prefix_digests(PyObject *self, PyObject *args)
     }
     PyObject *result = PyBytes_FromStringAndSize(NULL, n * width);
     if (result != NULL) {
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
-        SHA256_CTX base, ctx;
-        unsigned char digest[DIGEST];
+        PrefixJob job = {items, (unsigned char *)PyBytes_AS_STRING(result), width};
         Py_BEGIN_ALLOW_THREADS
-        SHA256_Init(&base);
-        SHA256_Update(&base, head.buf, (size_t)head.len);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            ctx = base;
-            SHA256_Update(&ctx, items[i].data, (size_t)items[i].size);
-            SHA256_Final(digest, &ctx);
-            memcpy(out + i * width, digest, (size_t)width);
-        }
+        SHA256_Init(&job.base);
+        SHA256_Update(&job.base, head.buf, (size_t)head.len);
+        in_parallel(prefix_range, &job, n);
         Py_END_ALLOW_THREADS
     }
     PyMem_Free(items);
     Py_DECREF(holder);
     PyBuffer_Release(&head);
     return result;
+}
+
+typedef struct {
+    const Item *items;
+    unsigned char **outs;
+    const unsigned char *key, *nonces, *aad;
+    int aad_len;
+} SealJob;
+
+static void
+seal_range(Range *r)
+{
+    const SealJob *job = r->job;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new(); /* one per thread: it holds state */
+    int ok = ctx != NULL
+             && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, job->key, NULL) == 1;
+    for (Py_ssize_t i = r->start; ok && i < r->end; i++) {
+        const unsigned char *iv = job->nonces + i * NONCE;
+        const Item *item = &job->items[i];
+        unsigned char *out = job->outs[i];
+        int len = 0, last = 0;
+        memcpy(out, iv, NONCE);
+        ok = EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) == 1
+             && (job->aad_len == 0
+                 || EVP_EncryptUpdate(ctx, NULL, &len, job->aad, job->aad_len) == 1)
+             && EVP_EncryptUpdate(ctx, out + NONCE, &len, (const unsigned char *)item->data,
+                                  (int)item->size) == 1
+             && EVP_EncryptFinal_ex(ctx, out + NONCE + len, &last) == 1
+             && len + last == item->size
+             && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG,
+                                    out + NONCE + item->size) == 1;
+    }
+    EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
+    r->ok = ok;
 }
 
 static PyObject *
@@ -210,7 +329,6 @@ seal_aes_gcm(PyObject *self, PyObject *args)
         return NULL;
     Item *items = NULL;
     unsigned char **outs = NULL;
-    EVP_CIPHER_CTX *ctx = NULL;
     if (key.len != 32) {
         PyErr_SetString(PyExc_ValueError, "the key must be 32 bytes (AES-256)");
         goto done;
@@ -241,29 +359,14 @@ seal_aes_gcm(PyObject *self, PyObject *args)
         PyList_SET_ITEM(result, i, b);
         outs[i] = (unsigned char *)PyBytes_AS_STRING(b);
     }
-    ctx = EVP_CIPHER_CTX_new();
-    if (ctx == NULL) {
-        PyErr_NoMemory();
+    if (aad.len > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "the associated data is too large");
         goto done;
     }
+    SealJob job = {items, outs, key.buf, nonces.buf, aad.buf, (int)aad.len};
     int ok = 1;
     Py_BEGIN_ALLOW_THREADS
-    ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key.buf, NULL) == 1;
-    for (Py_ssize_t i = 0; ok && i < n; i++) {
-        const unsigned char *iv = (const unsigned char *)nonces.buf + i * NONCE;
-        unsigned char *out = outs[i];
-        int len = 0, last = 0;
-        memcpy(out, iv, NONCE);
-        ok = EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) == 1
-             && (aad.len == 0
-                 || EVP_EncryptUpdate(ctx, NULL, &len, aad.buf, (int)aad.len) == 1)
-             && EVP_EncryptUpdate(ctx, out + NONCE, &len, (const unsigned char *)items[i].data,
-                                  (int)items[i].size) == 1
-             && EVP_EncryptFinal_ex(ctx, out + NONCE + len, &last) == 1
-             && len + last == items[i].size
-             && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG,
-                                    out + NONCE + items[i].size) == 1;
-    }
+    ok = in_parallel(seal_range, &job, n);
     Py_END_ALLOW_THREADS
     if (!ok) {
         PyErr_SetString(PyExc_RuntimeError, "AES-GCM failed in OpenSSL");
@@ -272,7 +375,6 @@ seal_aes_gcm(PyObject *self, PyObject *args)
 done:
     if (PyErr_Occurred())
         Py_CLEAR(result);
-    EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
     PyMem_Free(outs);
     PyMem_Free(items);
     Py_XDECREF(holder);
@@ -282,7 +384,19 @@ done:
     return result;
 }
 
+static PyObject *
+set_workers(PyObject *self, PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    workers = n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (int)n);
+    return PyLong_FromLong(workers);
+}
+
 static PyMethodDef methods[] = {
+    {"set_workers", set_workers, METH_O,
+     "set_workers(n) -> int: threads a batch of 4,096 values or more is split across."},
     {"hmac_sha256_hex", hmac_sha256_hex, METH_VARARGS,
      "hmac_sha256_hex(key, values) -> list[str]: HMAC-SHA256 of each value, as hex."},
     {"prefix_digests", prefix_digests, METH_VARARGS,

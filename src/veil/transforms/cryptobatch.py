@@ -10,8 +10,9 @@ Two implementations give the same bytes:
 
 * ``veil.transforms._cryptobatch``, a C extension that loops in C over OpenSSL's
   libcrypto (the library hashlib and cryptography use): no Python call per value, and
-  the GIL released while it hashes. It is compiled when veil is installed where a C
-  compiler and OpenSSL's headers are (``hatch_build.py``).
+  the GIL released while it hashes, a large batch split across :data:`WORKERS`
+  threads. It is compiled when veil is installed where a C compiler and OpenSSL's
+  headers are (``hatch_build.py``).
 * the pure-Python twin of each function below, used without the extension (and in the
   tests, as the reference the extension is held to).
 
@@ -45,6 +46,17 @@ def _load() -> ModuleType | None:
 _native = _load()
 #: whether the C extension runs (False: the pure-Python functions, same bytes, slower)
 NATIVE = _native is not None
+
+
+def _cores() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
+#: threads the extension splits a batch of 4,096 values or more across (it hashes and
+#: seals without the GIL, each thread its own range): a research extract leaves most
+#: of a second core idle otherwise
+WORKERS = _native.set_workers(min(4, _cores())) if _native is not None else 1
 
 
 def _utf8(item: str | bytes) -> bytes:
