@@ -26,6 +26,25 @@ def test_issue_is_stable_and_per_namespace(either_ledger: Any) -> None:
     assert vault.find("ns-b", first[0]) is None
 
 
+def test_issue_by_columns_is_issue_by_items(either_ledger: Any) -> None:
+    """A bulk batch's items as two lists: the same codes as the same items as pairs
+    (a lookup given twice gets one code, the first sealed value is kept), and lists of
+    two lengths are refused before anything is stored."""
+    import pytest
+
+    from veil.ledger.vault import MemoryVault
+
+    for vault in (vault_for(either_ledger), MemoryVault()):
+        assert vault is not None
+        codes = vault.issue_columns("ns", ["a", "b", "a"], [b"1", b"2", b"3"], _make)
+        assert codes[0] == codes[2] != codes[1]
+        assert vault.issue("ns", [("b", b"x"), ("a", b"y")], _make) == [codes[1], codes[0]]
+        assert vault.find("ns", codes[0]) == b"1"
+        with pytest.raises(ValueError):
+            vault.issue_columns("ns", ["c", "d"], [b"1"], _make)
+        assert vault.known("ns", ["c", "d"]) == [None, None]
+
+
 def test_concurrent_writers_agree(either_ledger: Any) -> None:
     """Two vaults (two connections) issuing for the same lookups at once: one code each."""
     vaults = [vault_for(either_ledger), either_ledger.token_vault()]

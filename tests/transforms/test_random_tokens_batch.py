@@ -79,6 +79,9 @@ class _Counting:
         self.stored.extend(lk for lk, _ in items)
         return self.inner.issue(namespace, items, make)
 
+    def issue_columns(self, namespace: str, lookups: Any, sealed: Any, make: Any) -> list[str]:
+        return self.issue(namespace, list(zip(lookups, sealed, strict=True)), make)
+
     def known(self, namespace: str, lookups: Any) -> list[str | None]:
         return self.inner.known(namespace, lookups)
 

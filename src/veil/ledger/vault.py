@@ -188,7 +188,7 @@ class _Draft:
     values: tuple[bytes, bytes, bytes, bytes, bytes, bytes]
 
     def settle(
-        self, index: packs.Index, pack: int, lookups: list[str], found: list[str | None]
+        self, index: packs.Index, pack: int, lookups: Sequence[str], found: list[str | None]
     ) -> None:
         """Add the pack to ``index`` and fill ``found`` (the codes by item) in place."""
         index.add(pack, self.values[1], packs.token_array(self.values[2], self.values[3]))
@@ -205,8 +205,8 @@ def _draft(
     ns: bytes,
     index: packs.Index,
     keys: bytes,
-    lookups: list[str],
-    items: Sequence[tuple[str, bytes]],
+    lookups: Sequence[str],
+    sealed: Sequence[bytes],
     found: list[str | None],
     make: Callable[[], str],
 ) -> _Draft | None:
@@ -220,14 +220,14 @@ def _draft(
     whole = len(todo) == len(found) and len(set(lookups)) == len(lookups)
     firsts: list[int] | None = None
     if whole:
-        new_keys, sealed = keys, [s for _, s in items]
+        new_keys = keys
     else:
         first: dict[str, int] = {}
         for i in todo:
             first.setdefault(lookups[i], i)
         firsts = list(first.values())
         new_keys = b"".join(keys[packs.KEY * i : packs.KEY * (i + 1)] for i in firsts)
-        sealed = [items[i][1] for i in firsts]
+        sealed = [sealed[i] for i in firsts]
     tokens = _draw(index, len(sealed), make)
     return _Draft(firsts, tokens, (ns, new_keys, *packs.encode(tokens, sealed)))
 
@@ -336,10 +336,21 @@ class _PackedVault:
     def issue(
         self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
     ) -> list[str]:
-        if not items:
+        lookups = [lk for lk, _ in items]
+        return self.issue_columns(namespace, lookups, [s for _, s in items], make)
+
+    def issue_columns(
+        self,
+        namespace: str,
+        lookups: Sequence[str],
+        sealed: Sequence[bytes],
+        make: Callable[[], str],
+    ) -> list[str]:
+        if len(lookups) != len(sealed):
+            raise ValueError("as many sealed values as lookups are needed")
+        if not lookups:
             return []
         ns = _ns(namespace)
-        lookups = [lk for lk, _ in items]
         keys = _keys(namespace, lookups)
         with self._session("issue tokens") as conn:
             index = _INDEXES.get(self._id, ns)
@@ -354,7 +365,7 @@ class _PackedVault:
                         self._refresh(conn, ns, index)
                         if index.last != seen:
                             found = index.find_many(keys)
-                        draft = _draft(ns, index, keys, lookups, items, found, make)
+                        draft = _draft(ns, index, keys, lookups, sealed, found, make)
                         if draft is not None:
                             pack = self._insert(conn, draft.values)
                     if draft is not None:  # committed: now the index may hold them
@@ -597,6 +608,17 @@ class MemoryVault:
                     self._sealed[(namespace, token)] = sealed
                 out.append(token)
         return out
+
+    def issue_columns(
+        self,
+        namespace: str,
+        lookups: Sequence[str],
+        sealed: Sequence[bytes],
+        make: Callable[[], str],
+    ) -> list[str]:
+        if len(lookups) != len(sealed):
+            raise ValueError("as many sealed values as lookups are needed")
+        return self.issue(namespace, list(zip(lookups, sealed, strict=True)), make)
 
     def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:
         with self._lock:

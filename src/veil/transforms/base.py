@@ -83,6 +83,17 @@ class TokenVault(Protocol):
         sealed value. Raises on any storage failure (the value is then withheld)."""
         ...
 
+    def issue_columns(
+        self,
+        namespace: str,
+        lookups: Sequence[str],
+        sealed: Sequence[bytes],
+        make: Callable[[], str],
+    ) -> list[str]:
+        """:meth:`issue` of the items ``zip(lookups, sealed)``: a bulk batch's items as
+        the two lists they are made as (a tuple per item was ~5% of a first extract)."""
+        ...
+
     def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:
         """The stored code of each of ``lookups``, in order, None where there is none
         (nothing is written): callers seal only the values this leaves out. A list by

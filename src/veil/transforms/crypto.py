@@ -360,9 +360,9 @@ class RandomTokens:
         n = len(lookups)
         nonces = os.urandom(cryptobatch.NONCE * n)
         sealed = cryptobatch.seal_aes_gcm(self._seal_key, nonces, datas, self._aad)
-        items = list(zip(lookups, sealed, strict=True))
+        make = _Drawn(self._prefix, self._length, n)
         try:
-            tokens = self._vault.issue(self.namespace, items, _Drawn(self._prefix, self._length, n))
+            tokens = self._vault.issue_columns(self.namespace, lookups, sealed, make)
         except VeilError:
             raise
         except Exception:  # a vault that fails in any way withholds, never discloses
