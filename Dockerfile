@@ -1,8 +1,12 @@
 # veil as an HTTP service. Build: docker build -t veil .   Run with PostgreSQL: see
 # deploy/compose.yaml. Everything veil needs at run time is in the image (no downloads).
 FROM python:3.11-slim AS build
+# gcc and OpenSSL's headers build veil's C extension (hatch_build.py); the run stage
+# needs only libcrypto, which the Python image has
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE hatch_build.py ./
 COPY src ./src
 COPY requirements ./requirements
 RUN pip install --no-cache-dir --upgrade pip \
