@@ -418,3 +418,33 @@ def test_token_texts_give_back_each_token(tokens: list[str]) -> None:
     token by token otherwise (shorter ones padded with NULs, or UTF-8 of several bytes)."""
     arr = np.array([t.encode() for t in tokens], dtype=np.bytes_)
     assert packs.token_texts(arr) == tokens
+
+
+@given(
+    held=st.sampled_from([0, 300, 700]).flatmap(
+        lambda n: st.builds(lambda start: list(range(start, start + n)), st.integers(0, 400))
+    ),
+    small=st.lists(st.integers(0, 1200), max_size=20, unique=True),
+    asked=st.lists(st.integers(0, 1200), max_size=50),
+)
+def test_fresh_codes_are_neither_held_nor_repeated(
+    held: list[int], small: list[int], asked: list[int]
+) -> None:
+    """``fresh`` may answer "look closer" for any reason, but a yes is a promise: no
+    asked code is held (in a sorted run or among the recent few) and none is asked
+    twice."""
+    index = packs.Index()
+    if held:
+        keys = b"".join(hashlib.sha256(b"%d" % i).digest()[:16] for i in held)
+        toks = np.array([b"pt_%d" % i for i in held], dtype=np.bytes_)
+        index.add(1, keys, toks)  # 256 or more: a run of its own; fewer: the dicts
+    if small:
+        keys = b"".join(hashlib.sha256(b"s%d" % i).digest()[:16] for i in small)
+        index.add(2, keys, np.array([b"pt_%d" % (i + 5000) for i in small], dtype=np.bytes_))
+    tokens = [f"pt_{i}" for i in asked] + [f"pt_{i + 5000}" for i in asked[:2]]
+    in_use = {f"pt_{i}" for i in held} | {f"pt_{i + 5000}" for i in small}
+    if index.fresh(tokens):
+        assert not in_use & set(tokens)
+        assert len(set(tokens)) == len(tokens)
+    if not in_use & set(tokens) and len(set(tokens)) == len(tokens) and not held:
+        assert index.fresh(tokens)  # with nothing in a run, the answer is exact

@@ -161,11 +161,13 @@ def test_veil_native_0_runs_the_python_twins() -> None:
     assert out.stdout.strip() == "False", out.stderr
 
 
-@given(count=st.integers(0, 300), length=st.integers(8, 52))
-def test_random_codes_are_base32_of_the_asked_length(count: int, length: int) -> None:
-    codes = random_codes(count, length)
+@given(
+    count=st.integers(0, 300), length=st.integers(8, 52), prefix=st.sampled_from(["", "pt_", "é-"])
+)
+def test_random_codes_are_base32_of_the_asked_length(count: int, length: int, prefix: str) -> None:
+    codes = random_codes(count, length, prefix)
     assert len(codes) == count
-    assert all(re.fullmatch(f"[a-z2-7]{{{length}}}", c) for c in codes)
+    assert all(re.fullmatch(f"{prefix}[a-z2-7]{{{length}}}", c) for c in codes)
 
 
 def test_random_codes_use_the_whole_alphabet_and_do_not_repeat() -> None:

@@ -330,6 +330,23 @@ class Index:
                 out[i] = texts[i]
         return out
 
+    def fresh(self, tokens: Sequence[str]) -> bool:
+        """True if no token can be in use here and no two are the same (their hashes all
+        differ); False means "look closer" (:meth:`taken`). One sort of the tokens'
+        hashes answers both, where a set of a batch's codes was a tenth of drawing them."""
+        if not tokens:
+            return True
+        if not (HAVE_NUMPY and self._runs):
+            recent = self._recent_tokens
+            return not any(t in recent for t in tokens) and len(set(tokens)) == len(tokens)
+        th = np.sort(token_hashes(_bytes_array(tokens)))
+        if len(th) > 1 and bool((th[1:] == th[:-1]).any()):
+            return False
+        if any(bool(run.has_hash(th).any()) for run in self._runs):
+            return False
+        recent = self._recent_tokens
+        return not (recent and any(t in recent for t in tokens))
+
     def taken(self, tokens: Sequence[str]) -> list[bool]:
         """Whether each token may already be in use here (a rare false yes only makes
         the caller draw again)."""

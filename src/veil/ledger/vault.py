@@ -150,6 +150,8 @@ def _draw(index: packs.Index, n: int, make: Callable[[], str]) -> list[str]:
     for _ in range(_DRAWS):
         if "\0" in "".join(tokens) or not all(tokens):
             raise LedgerError("a drawn token is empty or holds a NUL character")
+        if index.fresh(tokens):
+            return tokens
         taken = index.taken(tokens)
         if not any(taken) and len(set(tokens)) == n:
             return tokens
