@@ -1,0 +1,66 @@
+"""``per_unique`` with a batch op (random tokens): whether a column's batches are given
+deduplicated or as they are (nearly all distinct ones are, after the first), every row
+gets what the op gives its value, nulls stay null, and a value given twice is answered
+alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veil.engines import kernels
+
+
+class _Upper:
+    """A batch op whose answer for a value is known independently: its upper case."""
+
+    def __init__(self) -> None:
+        self.given: list[int] = []
+
+    def batch(self, values: list[str]) -> list[str]:
+        assert None not in values
+        self.given.append(len(values))
+        return [v.upper() for v in values]
+
+    def __call__(self, value: Any, subject: str | None) -> str:
+        return str(value).upper()
+
+
+column = st.lists(st.one_of(st.none(), st.text("abcé", max_size=3)), max_size=50)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    batches=st.lists(
+        st.one_of(
+            column,  # few rows, repeats: deduplicated
+            st.integers(1100, 1500).map(lambda n: [f"v{i}" for i in range(n)]),  # distinct
+            st.integers(1100, 1500).map(lambda n: [f"r{i % 7}" for i in range(n)]),  # repeats
+            st.integers(1100, 1500).map(lambda n: [None if i % 5 else f"n{i}" for i in range(n)]),
+        ),
+        max_size=12,
+    )
+)
+def test_every_row_gets_its_values_answer(batches: list[list[str | None]]) -> None:
+    op = _Upper()
+    fn = kernels.per_unique(op, pa.string())  # type: ignore[arg-type]
+    for values in batches:
+        arr = pa.array(values, pa.string())
+        out, withheld = fn(arr, pa.array(["s"] * len(values)))
+        assert out.to_pylist() == [None if v is None else v.upper() for v in values]
+        assert not withheld.any()
+
+
+def test_distinct_batches_skip_the_dedupe_and_are_measured_again() -> None:
+    """After a nearly-all-distinct batch, the next ones go as they are (the op sees every
+    row); every 8th is deduplicated again, so a column that turns repetitive is seen."""
+    op = _Upper()
+    fn = kernels.per_unique(op, pa.string())  # type: ignore[arg-type]
+    distinct = pa.array([f"v{i}" for i in range(2000)] + [None] * 10 + ["v1"] * 10)
+    for _ in range(10):
+        fn(distinct, distinct)
+    # measured (2000 distinct), then 8 given as they are (2010 non-null), measured again
+    assert op.given == [2000] + [2010] * 8 + [2000]
