@@ -93,8 +93,8 @@ def test_row_keys_keep_the_stored_formula() -> None:
     SHA-256(namespace NUL lookup)[:16], computed here from hashlib directly."""
     import hashlib
 
-    from veil.ledger.vault import _key_list
+    from veil.ledger.vault import _keys
 
     ns, lookups = "fp:study-42:pt_:16", ["ab" * 32, "cd" * 32, ""]
     expected = [hashlib.sha256(f"{ns}\0{lk}".encode()).digest()[:16] for lk in lookups]
-    assert _key_list(ns, lookups) == expected
+    assert _keys(ns, lookups) == b"".join(expected)

@@ -211,3 +211,22 @@ def test_a_batch_skips_nulls_and_falls_back_when_it_cannot_apply() -> None:
     assert _batched(Upper(), ["a", "b"]) == ["A", "B"]
     assert _batched(Upper(), []) == []
     assert _batched(Refuses(), ["a", None]) is None
+
+
+def test_a_seal_openssl_refuses_withholds_and_names_no_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the batch seal fails (OpenSSL refuses), the batch cannot apply: nothing is
+    stored, and the error names no value (canary)."""
+    from veil.transforms import cryptobatch
+    from veil.transforms.base import CannotApply
+
+    def refuse(*_: Any) -> list[bytes]:
+        raise RuntimeError("AES-GCM failed in OpenSSL")
+
+    monkeypatch.setattr(cryptobatch, "seal_aes_gcm", refuse)
+    vault = _Counting()
+    with pytest.raises(CannotApply) as info:
+        _bound(vault).batch(["CANARY-4412", "MRN-2"])
+    assert "CANARY-4412" not in str(info.value)
+    assert vault.stored == []

@@ -131,12 +131,6 @@ def _keys(namespace: str, lookups: Sequence[str]) -> bytes:
     return cryptobatch.prefix_digests(namespace.encode() + b"\0", lookups, packs.KEY)
 
 
-def _key_list(namespace: str, lookups: Sequence[str]) -> list[bytes]:
-    """:func:`_keys`, one ``bytes`` per key."""
-    joined, k = _keys(namespace, lookups), packs.KEY
-    return [joined[i : i + k] for i in range(0, len(joined), k)]
-
-
 #: Attempts at drawing a code that no other value of the namespace has (a collision of
 #: random codes is astronomically rare at 16 base32 characters; this bounds the loop).
 _DRAWS = 8
@@ -618,8 +612,7 @@ class MemoryVault:
         sealed: Sequence[bytes],
         make: Callable[[], str],
     ) -> list[str]:
-        if len(lookups) != len(sealed):
-            raise ValueError("as many sealed values as lookups are needed")
+        # (zip's strict mode refuses lists of two lengths, before anything is stored)
         return self.issue(namespace, list(zip(lookups, sealed, strict=True)), make)
 
     def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:

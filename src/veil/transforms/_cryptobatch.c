@@ -158,6 +158,16 @@ hmac_states(const unsigned char *key, Py_ssize_t key_size, SHA256_CTX *inner, SH
     OPENSSL_cleanse(pad, BLOCK);
 }
 
+/* SHA-256 of what `base` has hashed, then `item`: the state of a fixed prefix (HMAC's
+ * padded key, a namespace) is hashed once per batch and copied per value. */
+static void
+digest_after(const SHA256_CTX *base, const Item *item, unsigned char digest[DIGEST])
+{
+    SHA256_CTX ctx = *base;
+    SHA256_Update(&ctx, item->data, (size_t)item->size);
+    SHA256_Final(digest, &ctx);
+}
+
 typedef struct {
     const Item *items;
     char *hex;
@@ -168,22 +178,17 @@ static void
 hmac_range(Range *r)
 {
     const HmacJob *job = r->job;
-    SHA256_CTX ctx;
     unsigned char digest[DIGEST];
     for (Py_ssize_t i = r->start; i < r->end; i++) {
-        ctx = job->inner;
-        SHA256_Update(&ctx, job->items[i].data, (size_t)job->items[i].size);
-        SHA256_Final(digest, &ctx);
-        ctx = job->outer;
-        SHA256_Update(&ctx, digest, DIGEST);
-        SHA256_Final(digest, &ctx);
+        digest_after(&job->inner, &job->items[i], digest);
+        const Item inner = {(const char *)digest, DIGEST};
+        digest_after(&job->outer, &inner, digest);
         char *out = job->hex + i * 2 * DIGEST;
         for (int j = 0; j < DIGEST; j++) {
             out[2 * j] = HEX[digest[j] >> 4];
             out[2 * j + 1] = HEX[digest[j] & 15];
         }
     }
-    OPENSSL_cleanse(&ctx, sizeof ctx);
 }
 
 static PyObject *
@@ -242,12 +247,9 @@ static void
 prefix_range(Range *r)
 {
     const PrefixJob *job = r->job;
-    SHA256_CTX ctx;
     unsigned char digest[DIGEST];
     for (Py_ssize_t i = r->start; i < r->end; i++) {
-        ctx = job->base;
-        SHA256_Update(&ctx, job->items[i].data, (size_t)job->items[i].size);
-        SHA256_Final(digest, &ctx);
+        digest_after(&job->base, &job->items[i], digest);
         memcpy(job->out + i * job->width, digest, (size_t)job->width);
     }
 }

@@ -361,7 +361,10 @@ class RandomTokens:
         gives a lookup asked twice one code."""
         n = len(lookups)
         nonces = os.urandom(cryptobatch.NONCE * n)
-        sealed = cryptobatch.seal_aes_gcm(self._seal_key, nonces, datas, self._aad)
+        try:
+            sealed = cryptobatch.seal_aes_gcm(self._seal_key, nonces, datas, self._aad)
+        except (RuntimeError, OverflowError):  # OpenSSL refused: withheld, never disclosed
+            raise CannotApply("tokenize: a value could not be sealed for the vault") from None
         make = _Drawn(self._prefix, self._length, n)
         try:
             tokens = self._vault.issue_columns(self.namespace, lookups, sealed, make)
