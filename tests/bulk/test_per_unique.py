@@ -64,3 +64,21 @@ def test_distinct_batches_skip_the_dedupe_and_are_measured_again() -> None:
         fn(distinct, distinct)
     # measured (2000 distinct), then 8 given as they are (2010 non-null), measured again
     assert op.given == [2000] + [2010] * 8 + [2000]
+
+
+@given(
+    codes=st.lists(st.integers(0, 300), max_size=200)
+    | st.lists(st.integers(0, 2**40), max_size=50),
+    values=st.lists(st.integers(0, 400), max_size=10),
+)
+def test_dense_unique_and_member_are_numpys(codes: list[int], values: list[int]) -> None:
+    """The table forms for small codes (rule masks, dictionary codes) against numpy's
+    sorting ones, and large codes going to those."""
+    import numpy as np
+
+    array = np.array(codes, dtype=np.int64)
+    uniq, inverse = kernels.unique_inverse(array)
+    want_uniq, want_inverse = np.unique(array, return_inverse=True)
+    assert uniq.tolist() == want_uniq.tolist()
+    assert inverse.tolist() == want_inverse.reshape(-1).tolist()
+    assert kernels.member(array, values).tolist() == np.isin(array, values).tolist()

@@ -98,3 +98,70 @@ def test_row_keys_keep_the_stored_formula() -> None:
     ns, lookups = "fp:study-42:pt_:16", ["ab" * 32, "cd" * 32, ""]
     expected = [hashlib.sha256(f"{ns}\0{lk}".encode()).digest()[:16] for lk in lookups]
     assert _keys(ns, lookups) == b"".join(expected)
+
+
+class _Draws:
+    """A ``make`` with the array form, drawing from a fixed list (then fresh codes)."""
+
+    def __init__(self, codes: list[str]) -> None:
+        self._codes = list(codes)
+
+    def __call__(self) -> str:
+        return self._codes.pop(0) if self._codes else _make()
+
+    def array(self, n: int) -> Any:
+        import numpy as np
+
+        return np.array([self().encode() for _ in range(n)], dtype=np.bytes_)
+
+
+def _joined(sealed: list[bytes]) -> tuple[bytes, bytes]:
+    import struct
+
+    return b"".join(sealed), struct.pack(f">{len(sealed)}I", *map(len, sealed))
+
+
+def test_issue_codes_is_issue_columns(either_ledger: Any) -> None:
+    """The bulk array form gives what the list form gives: a whole new batch drawn and
+    indexed as arrays, and a batch with repeats or codes already stored through the list
+    path; the first sealed value of a lookup is the one kept."""
+    from veil.ledger.packs import token_texts
+
+    vault = vault_for(either_ledger)
+    assert vault is not None
+    whole = [f"w{i}" for i in range(600)]
+    codes = vault.issue_codes(
+        "ns", whole, _joined([b"s" + lk.encode() for lk in whole]), _Draws([])
+    )
+    texts = token_texts(codes)
+    assert len(set(texts)) == 600
+    assert vault.issue_columns("ns", whole[::-1], [b"x"] * 600, _make) == texts[::-1]
+    assert vault.find("ns", texts[7]) == b"sw7"
+    mixed = ["w1", "new1", "new1", "w2", "new2"]
+    got = token_texts(
+        vault.issue_codes("ns", mixed, _joined([b"a", b"b", b"c", b"d", b"e"]), _Draws([]))
+    )
+    assert got[0] == texts[1] and got[3] == texts[2] and got[1] == got[2] != got[4]
+    assert vault.find("ns", got[1]) == b"b"
+    assert token_texts(vault.known_codes("ns", ["new2", "w0"])) == [got[4], texts[0]]
+    assert vault.known_codes("ns", ["none"]).tolist() == [b""]
+    import pytest
+
+    with pytest.raises(ValueError):
+        vault.issue_codes("ns", ["a", "b"], _joined([b"1"]), _Draws([]))
+
+
+def test_issue_codes_draws_again_on_collision(either_ledger: Any) -> None:
+    """Codes drawn as an array that repeat one another or one already stored are drawn
+    again before anything is stored."""
+    from veil.ledger.packs import token_texts
+
+    vault = vault_for(either_ledger)
+    assert vault is not None
+    stored = vault.issue_columns("ns", [f"s{i}" for i in range(300)], [b"x"] * 300, _make)
+    draws = [stored[5], "pt_twice", "pt_twice", *[f"pt_{i:04d}" for i in range(297)]]
+    codes = token_texts(
+        vault.issue_codes("ns", [f"n{i}" for i in range(300)], _joined([b"y"] * 300), _Draws(draws))
+    )
+    assert len(set(codes)) == 300 and not set(codes) & set(stored)
+    assert vault.known("ns", ["n1", "s5"]) == [codes[1], stored[5]]

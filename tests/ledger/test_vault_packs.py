@@ -448,3 +448,30 @@ def test_fresh_codes_are_neither_held_nor_repeated(
         assert len(set(tokens)) == len(tokens)
     if not in_use & set(tokens) and len(set(tokens)) == len(tokens) and not held:
         assert index.fresh(tokens)  # with nothing in a run, the answer is exact
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    stored=st.lists(st.integers(0, 2000), unique=True, max_size=700),
+    small=st.lists(st.integers(0, 2000), unique=True, max_size=20),
+    asked=st.lists(st.integers(0, 2200), max_size=100),
+)
+def test_find_codes_is_find_many(stored: list[int], small: list[int], asked: list[int]) -> None:
+    """The array form of a lookup gives the codes of find_many (runs and the small dicts
+    alike), b"" where there is none."""
+    import hashlib
+
+    def key(i: int) -> bytes:
+        return hashlib.sha256(str(i).encode()).digest()[:16]
+
+    index = packs.Index()
+    big = [i for i in stored if i not in small]
+    if big:
+        index.add(1, b"".join(map(key, big)), np.array([f"pt_{i}".encode() for i in big]))
+    small_new = [i for i in small if i not in big]
+    if small_new:
+        index.add(2, b"".join(map(key, small_new)), [f"x{i}".encode() for i in small_new])
+    keys = b"".join(map(key, asked))
+    want = index.find_many(keys)
+    got = index.find_codes(keys).tolist()
+    assert [t.decode() or None for t in got] == want

@@ -82,6 +82,9 @@ def test_a_seal_opens_with_the_cryptography_package(
         assert s[:12] == nonces[12 * i : 12 * i + 12]
         assert s == s[:12] + opener.encrypt(s[:12], _utf8(v), aad)  # the same bytes
         assert opener.decrypt(s[:12], s[12:], aad) == _utf8(v)
+    blob, sizes = _impl(impl, "seal_aes_gcm_joined")(key, nonces, values, aad)
+    assert blob == b"".join(sealed)  # the same seals, joined, and their sizes big-endian
+    assert sizes == b"".join(len(s).to_bytes(4, "big") for s in sealed)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -102,6 +105,10 @@ def test_bad_inputs_raise_without_the_value(impl: str) -> None:
         _impl(impl, "seal_aes_gcm")(b"k" * 16, b"n" * 12, ["a"], b"")
     with pytest.raises(ValueError):
         _impl(impl, "seal_aes_gcm")(b"k" * 32, b"n" * 11, ["a"], b"")
+    for seal in ("seal_aes_gcm", "seal_aes_gcm_joined"):
+        with pytest.raises(TypeError) as info:
+            _impl(impl, seal)(b"k" * 32, b"n" * 24, [canary, 7], b"")
+        assert canary not in str(info.value)
 
 
 @pytest.mark.skipif(not cryptobatch.NATIVE, reason="the C extension is not built")
@@ -123,6 +130,9 @@ def test_a_batch_split_across_threads_gives_the_same_bytes(workers: int) -> None
         assert native.seal_aes_gcm(key, nonces, values, b"aad") == cryptobatch.seal_aes_gcm_py(
             key, nonces, values, b"aad"
         )
+        assert native.seal_aes_gcm_joined(
+            key, nonces, values, b"aad"
+        ) == cryptobatch.seal_aes_gcm_joined_py(key, nonces, values, b"aad")
     finally:
         native.set_workers(cryptobatch.WORKERS)
 

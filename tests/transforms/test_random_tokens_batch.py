@@ -230,3 +230,68 @@ def test_a_seal_openssl_refuses_withholds_and_names_no_value(
         _bound(vault).batch(["CANARY-4412", "MRN-2"])
     assert "CANARY-4412" not in str(info.value)
     assert vault.stored == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    batches=st.lists(
+        st.tuples(st.lists(st.integers(0, 400), min_size=0, max_size=150), st.booleans()),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_the_array_form_keeps_one_code_per_value(batches: list[tuple[list[int], bool]]) -> None:
+    """A bulk job's array form (``codes``, on an SQLite vault) and the list form, batches
+    with repeats, new, partly known or all known, in any order: a value keeps one code,
+    distinct values get distinct codes, and a new op reads the same codes back."""
+    import tempfile
+
+    from veil.ledger.packs import token_texts
+    from veil.ledger.vault import SQLiteVault
+
+    with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RandomTokens, "CACHED", 8)
+        vault = SQLiteVault(Path(d) / "v.db")
+        op = _bound(vault)
+        seen: dict[str, str] = {}
+        for batch, as_array in batches:
+            values = [f"MRN-{i}" for i in batch]
+            array = op.codes(values) if as_array else None
+            assert array is None or len(values) > 8
+            codes = op.batch(values) if array is None else token_texts(array)
+            for value, code in zip(values, codes, strict=True):
+                assert seen.setdefault(value, code) == code
+        assert len(set(seen.values())) == len(seen)
+        values = list(seen)
+        assert _bound(vault).batch(values) == [seen[v] for v in values]
+
+
+def test_a_joined_seal_openssl_refuses_withholds_and_names_no_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from veil.ledger.vault import SQLiteVault
+    from veil.transforms import cryptobatch
+    from veil.transforms.base import CannotApply
+
+    def refuse(*_: Any) -> tuple[bytes, bytes]:
+        raise RuntimeError("AES-GCM failed in OpenSSL")
+
+    monkeypatch.setattr(cryptobatch, "seal_aes_gcm_joined", refuse)
+    monkeypatch.setattr(RandomTokens, "CACHED", 1)
+    vault = SQLiteVault(tmp_path / "v.db")
+    with pytest.raises(CannotApply) as info:
+        _bound(vault).codes(["CANARY-4412", "MRN-2"])
+    assert "CANARY-4412" not in str(info.value)
+    assert vault.known("ns", ["x"]) == [None]
+
+
+@given(st.lists(st.text(min_size=0, max_size=6).filter(lambda t: "\0" not in t), max_size=30))
+def test_codes_reach_arrow_as_they_are(texts: list[str]) -> None:
+    """``strings_of`` gives the Arrow string array of the items, the zero-copy way when
+    all fill the width, item by item otherwise (UTF-8 of any code point)."""
+    import numpy as np
+
+    from veil.engines.kernels import strings_of
+
+    array = np.array([t.encode() for t in texts], dtype=np.bytes_) if texts else np.zeros(0, "S1")
+    assert strings_of(array).to_pylist() == texts

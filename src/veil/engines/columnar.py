@@ -508,7 +508,7 @@ class ColumnarEngine:
         for name in self._undeclared:
             t.undeclared[_safe(name)] += len(rows)
         t.subjects.update(subjects)
-        used = np.unique(masks)
+        used = kernels.unique_inverse(masks)[0]
         t.masks.update(int(m) for m in used)
         tables = {int(m): self.plan.decide(int(m)) for m in used}
         out: dict[str, pa.Array] = {}
@@ -556,10 +556,10 @@ class ColumnarEngine:
                 else:
                     idx, values = np.zeros(n, dtype=np.int64), [None]
                 if len(decoded) and codes.max(initial=0) * len(values) > 2**62:
-                    codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
+                    codes = kernels.unique_inverse(codes)[1]
                 codes = codes * len(values) + idx
                 decoded.append(values)
-            uniq, inverse = np.unique(codes, return_inverse=True)
+            uniq, inverse = kernels.unique_inverse(codes)
             holds = np.zeros(len(uniq), dtype=bool)
             for j, code in enumerate(uniq):
                 record: dict[str, Any] = {}
@@ -634,7 +634,7 @@ class ColumnarEngine:
             else None
         )
         for outcome, ms in by_outcome.items():
-            idx = np.flatnonzero(np.isin(masks, ms))
+            idx = np.flatnonzero(kernels.member(masks, ms))
             take = pa.array(idx)
             res = self._one(name, info, arr.take(take), subjects.take(take), outcome)
             if out_type is not None:

@@ -47,6 +47,11 @@ from ..transforms import cryptobatch
 from ..transforms.base import TokenVault
 from . import files, packs
 
+# numpy comes with the `bulk` extra: the array forms (issue_codes, known_codes) need it,
+# and a core install never calls them
+with suppress(ImportError):
+    import numpy as np
+
 #: Codes per pack when older rows are packed (a pack is one row: keep rows moderate).
 _PACK_ROWS = 65_536
 
@@ -159,6 +164,46 @@ def _draw(index: packs.Index, n: int, make: Callable[[], str]) -> list[str]:
         for i in again:
             tokens[i] = make()
     raise LedgerError("could not draw a unique token", hint="retry")
+
+
+def _draw_codes(index: packs.Index, n: int, make: Any) -> tuple[Any, Any]:
+    """:func:`_draw` as a numpy bytes array (``make.array``), and the codes' hashes
+    sorted when one sort could tell they are fresh (the index's run of them needs no
+    second one), else None."""
+    tokens = make.array(n)
+    for _ in range(_DRAWS):
+        filled = tokens.view(np.uint8).reshape(n, tokens.dtype.itemsize) != 0
+        # numpy pads shorter items with NULs at the end: a NUL before a byte is inside
+        if not (filled.shape[1] and filled[:, 0].all()) or (filled[:, 1:] & ~filled[:, :-1]).any():
+            raise LedgerError("a drawn token is empty or holds a NUL character")
+        hashes = index.fresh_codes(tokens)
+        if hashes is not None:
+            return tokens, hashes
+        again = np.array(index.taken(tokens), dtype=bool)
+        _, first = np.unique(tokens, return_index=True)
+        repeat = np.ones(n, dtype=bool)
+        repeat[first] = False
+        again |= repeat
+        if not again.any():
+            return tokens, None
+        tokens[again] = make.array(int(again.sum()))
+    raise LedgerError("could not draw a unique token", hint="retry")
+
+
+def _distinct(keys: bytes) -> bool:
+    """Whether no row key comes twice in ``keys`` (16 bytes each, joined): one sort of
+    their first halves tells (the exact check runs only if two of those are equal)."""
+    hi, lo = packs.split_keys(keys)
+    first = np.sort(hi)
+    if not bool((first[1:] == first[:-1]).any()):
+        return True
+    order = np.lexsort((lo, hi))
+    hi, lo = hi[order], lo[order]
+    return not bool(((hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1])).any())
+
+
+#: a draft's pack column values and what adds them to the index once they committed
+_Pending = tuple[tuple[bytes, ...], Callable[[packs.Index, int], Any]]
 
 
 def _pack_rows(
@@ -346,36 +391,125 @@ class _PackedVault:
             raise ValueError("as many sealed values as lookups are needed")
         if not lookups:
             return []
+
+        def find(index: packs.Index, keys: bytes) -> tuple[list[str | None], bool]:
+            found = index.find_many(keys)
+            return found, None not in found
+
+        def draft(ns: bytes, index: packs.Index, keys: bytes, found: Any) -> _Pending | None:
+            d = _draft(ns, index, keys, lookups, sealed, found, make)
+            if d is None:
+                return None
+
+            def settle(index: packs.Index, pack: int) -> Any:
+                d.settle(index, pack, lookups, found)
+                return found
+
+            return d.values, settle
+
+        out: list[str] = self._issued(namespace, lookups, find, draft)
+        return out
+
+    def issue_codes(
+        self,
+        namespace: str,
+        lookups: Sequence[str],
+        sealed: tuple[bytes, bytes],
+        make: Any,
+    ) -> Any:
+        """:meth:`issue_columns` for a bulk job (numpy): the codes as a numpy bytes array,
+        the values sealed as one blob and their sizes (:func:`cryptobatch.seal_aes_gcm_joined`),
+        ``make`` with an ``array(n)`` method (:class:`veil.transforms.crypto._Drawn`). A
+        batch all new and all distinct (a first extract's) is drawn, stored and indexed
+        as arrays, with no Python object per code; any other goes through
+        :meth:`issue_columns`' path."""
+        blob, sizes = sealed
+        if len(sizes) != 4 * len(lookups):
+            raise ValueError("as many sealed values as lookups are needed")
+        if not lookups:
+            return np.zeros(0, dtype="S1")
+
+        def find(index: packs.Index, keys: bytes) -> tuple[Any, bool]:
+            placed = index.find_codes(keys)
+            return placed, bool((placed != b"").all())
+
+        def draft(ns: bytes, index: packs.Index, keys: bytes, placed: Any) -> _Pending | None:
+            if not (placed == b"").all() or not _distinct(keys):
+                found = [None if not t else t.decode() for t in placed.tolist()]
+                d = _draft(ns, index, keys, lookups, packs.split(blob, sizes), found, make)
+                if d is None:
+                    return None
+
+                def settle_listed(index: packs.Index, pack: int) -> Any:
+                    d.settle(index, pack, lookups, found)
+                    return np.array([t.encode() for t in found], dtype=np.bytes_)  # type: ignore[union-attr]
+
+                return d.values, settle_listed
+            tokens, hashes = _draw_codes(index, len(lookups), make)
+            filled = tokens.view(np.uint8).reshape(len(tokens), tokens.dtype.itemsize) != 0
+            joined = tokens.view(np.uint8).reshape(filled.shape)[filled].tobytes()
+            token_sizes = filled.sum(axis=1).astype(">u4").tobytes()
+            values = (ns, keys, joined, token_sizes, blob, sizes)
+
+            def settle(index: packs.Index, pack: int) -> Any:
+                index.add(pack, keys, tokens, hashes)
+                return tokens
+
+            return values, settle
+
+        return self._issued(namespace, lookups, find, draft)
+
+    def _issued(
+        self,
+        namespace: str,
+        lookups: Sequence[str],
+        find: Callable[[packs.Index, bytes], tuple[Any, bool]],
+        draft: Callable[[bytes, packs.Index, bytes, Any], _Pending | None],
+    ) -> Any:
+        """The codes of ``lookups``: those stored found (``find``: the codes and whether
+        all were there), the rest drawn (``draft``: a pack's column values and what adds
+        it to the index once committed) under the namespace's write lock, after reading
+        whatever another writer stored."""
         ns = _ns(namespace)
         keys = _keys(namespace, lookups)
         with self._session("issue tokens") as conn:
             index = _INDEXES.get(self._id, ns)
             with index.lock:
                 self._refresh(conn, ns, index)
-                found = index.find_many(keys)
-                if None in found:
-                    draft: _Draft | None = None
+                found, complete = find(index, keys)
+                if not complete:
+                    pending: _Pending | None = None
                     with self._writing(conn, ns):
                         # Under the write lock: whatever another writer stored is read now.
                         seen = index.last
                         self._refresh(conn, ns, index)
                         if index.last != seen:
-                            found = index.find_many(keys)
-                        draft = _draft(ns, index, keys, lookups, sealed, found, make)
-                        if draft is not None:
-                            pack = self._insert(conn, draft.values)
-                    if draft is not None:  # committed: now the index may hold them
-                        draft.settle(index, pack, lookups, found)
-        return found  # type: ignore[return-value]  # every None was filled above
+                            found, complete = find(index, keys)
+                        pending = None if complete else draft(ns, index, keys, found)
+                        if pending is not None:
+                            pack = self._insert(conn, pending[0])
+                    if pending is not None:  # committed: now the index may hold them
+                        found = pending[1](index, pack)
+        return found
+
+    def known_codes(self, namespace: str, lookups: Sequence[str]) -> Any:
+        """:meth:`known` as a numpy bytes array, ``b""`` where there is none (numpy)."""
+        return self._read(namespace, lookups, packs.Index.find_codes)
 
     def known(self, namespace: str, lookups: Sequence[str]) -> list[str | None]:
+        found: list[str | None] = self._read(namespace, lookups, packs.Index.find_many)
+        return found
+
+    def _read(
+        self, namespace: str, lookups: Sequence[str], find: Callable[[packs.Index, bytes], Any]
+    ) -> Any:
         ns = _ns(namespace)
         keys = _keys(namespace, lookups)
         with self._session("read tokens") as conn:
             index = _INDEXES.get(self._id, ns)
             with index.lock:
                 self._refresh(conn, ns, index)
-                return index.find_many(keys)
+                return find(index, keys)
 
     def find(self, namespace: str, token: str) -> bytes | None:
         ns = _ns(namespace)

@@ -10,6 +10,8 @@
  *   hmac_sha256_hex(key, values)             -> list[str]  HMAC-SHA256 (RFC 2104), hex
  *   prefix_digests(head, items, width)       -> bytes      SHA-256(head + item)[:width], joined
  *   seal_aes_gcm(key, nonces, values, aad)   -> list[bytes] nonce + AES-256-GCM(value) + tag
+ *   seal_aes_gcm_joined(key, nonces, values, aad) -> (bytes, bytes)  the same, joined, and
+ *                                               their sizes as big-endian uint32
  *
  * values/items are a list of str (hashed as UTF-8) or bytes. The GIL is released while
  * hashing: the items are first held in a tuple of their own, so another thread changing
@@ -27,6 +29,7 @@
 #include <openssl/sha.h>
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #define DIGEST 32
@@ -321,11 +324,15 @@ seal_range(Range *r)
     r->ok = ok;
 }
 
+/* seal_aes_gcm (joined = 0): a list of bytes, one per value. seal_aes_gcm_joined
+ * (joined = 1): (blob, sizes), the sealed values concatenated and their sizes as
+ * big-endian uint32, the vault pack's columns as they are stored, with no bytes object
+ * per value. */
 static PyObject *
-seal_aes_gcm(PyObject *self, PyObject *args)
+seal_common(PyObject *args, int joined)
 {
     Py_buffer key, nonces, aad;
-    PyObject *values, *holder = NULL, *result = NULL;
+    PyObject *values, *holder = NULL, *result = NULL, *blob = NULL, *sizes = NULL;
     Py_ssize_t n = 0;
     if (!PyArg_ParseTuple(args, "y*y*Oy*", &key, &nonces, &values, &aad))
         return NULL;
@@ -342,24 +349,50 @@ seal_aes_gcm(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "nonces must be 12 bytes per value");
         goto done;
     }
-    result = PyList_New(n);
-    if (result == NULL)
-        goto done;
     outs = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(unsigned char *));
     if (outs == NULL) {
         PyErr_NoMemory();
         goto done;
     }
+    Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (items[i].size > INT_MAX - NONCE - TAG) {
+        if (items[i].size > INT_MAX - NONCE - TAG || (joined && items[i].size > UINT32_MAX - NONCE - TAG)) {
             PyErr_SetString(PyExc_OverflowError, "a value is too large to seal");
             goto done;
         }
-        PyObject *b = PyBytes_FromStringAndSize(NULL, NONCE + items[i].size + TAG);
-        if (b == NULL)
+        if (total > PY_SSIZE_T_MAX - NONCE - TAG - items[i].size) {
+            PyErr_SetString(PyExc_OverflowError, "the batch is too large to seal");
             goto done;
-        PyList_SET_ITEM(result, i, b);
-        outs[i] = (unsigned char *)PyBytes_AS_STRING(b);
+        }
+        total += NONCE + items[i].size + TAG;
+    }
+    if (joined) {
+        blob = PyBytes_FromStringAndSize(NULL, total);
+        sizes = PyBytes_FromStringAndSize(NULL, 4 * n);
+        if (blob == NULL || sizes == NULL)
+            goto done;
+        unsigned char *at = (unsigned char *)PyBytes_AS_STRING(blob);
+        unsigned char *sz = (unsigned char *)PyBytes_AS_STRING(sizes);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t size = NONCE + items[i].size + TAG;
+            outs[i] = at;
+            at += size;
+            sz[4 * i] = (unsigned char)(size >> 24);
+            sz[4 * i + 1] = (unsigned char)(size >> 16);
+            sz[4 * i + 2] = (unsigned char)(size >> 8);
+            sz[4 * i + 3] = (unsigned char)size;
+        }
+    } else {
+        result = PyList_New(n);
+        if (result == NULL)
+            goto done;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *b = PyBytes_FromStringAndSize(NULL, NONCE + items[i].size + TAG);
+            if (b == NULL)
+                goto done;
+            PyList_SET_ITEM(result, i, b);
+            outs[i] = (unsigned char *)PyBytes_AS_STRING(b);
+        }
     }
     if (aad.len > INT_MAX) {
         PyErr_SetString(PyExc_OverflowError, "the associated data is too large");
@@ -374,9 +407,13 @@ seal_aes_gcm(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "AES-GCM failed in OpenSSL");
         goto done;
     }
+    if (joined)
+        result = PyTuple_Pack(2, blob, sizes);
 done:
     if (PyErr_Occurred())
         Py_CLEAR(result);
+    Py_XDECREF(blob);
+    Py_XDECREF(sizes);
     PyMem_Free(outs);
     PyMem_Free(items);
     Py_XDECREF(holder);
@@ -384,6 +421,18 @@ done:
     PyBuffer_Release(&nonces);
     PyBuffer_Release(&aad);
     return result;
+}
+
+static PyObject *
+seal_aes_gcm(PyObject *self, PyObject *args)
+{
+    return seal_common(args, 0);
+}
+
+static PyObject *
+seal_aes_gcm_joined(PyObject *self, PyObject *args)
+{
+    return seal_common(args, 1);
 }
 
 static PyObject *
@@ -405,6 +454,9 @@ static PyMethodDef methods[] = {
      "prefix_digests(head, items, width) -> bytes: SHA-256(head + item)[:width], joined."},
     {"seal_aes_gcm", seal_aes_gcm, METH_VARARGS,
      "seal_aes_gcm(key, nonces, values, aad) -> list[bytes]: nonce + AES-256-GCM + tag."},
+    {"seal_aes_gcm_joined", seal_aes_gcm_joined, METH_VARARGS,
+     "seal_aes_gcm_joined(key, nonces, values, aad) -> (bytes, bytes): the sealed values"
+     " joined, and their sizes as big-endian uint32."},
     {NULL, NULL, 0, NULL},
 };
 

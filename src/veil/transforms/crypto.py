@@ -169,8 +169,7 @@ def random_codes(count: int, length: int, prefix: str = "") -> list[str]:
     One ``os.urandom`` and one ``bytes.translate`` for the whole batch: a per-code
     encoding of 32 random bytes was a sixth of a first research extract's time; the
     prefix is added in the same pass that cuts the codes (a second pass was ~7% of it)."""
-    chars = os.urandom(count * length).translate(_B32_OF_BYTE).decode("ascii")
-    return [prefix + chars[i : i + length] for i in range(0, count * length, length)]
+    return _Drawn(prefix, length, count).many(count)
 
 
 def base32_prefix(length: int) -> Callable[[bytes], str]:
@@ -226,26 +225,46 @@ def _value_bytes(value: Any) -> bytes:
 
 
 class _Drawn:
-    """The vault's ``make``: ``n`` codes drawn at once (:func:`random_codes`), handed out
-    in order, one call for all of them (:meth:`many`) or one per call; past them (a
-    redraw after a collision) each call draws one more."""
+    """The vault's ``make``: ``n`` codes drawn at once (:func:`random_codes`' characters),
+    handed out in order, as str (:meth:`many`, one call for all of them), as a numpy
+    bytes array (:meth:`array`, a bulk job's: no str per code) or one per call; past
+    them (a redraw after a collision) each call draws more."""
 
     def __init__(self, prefix: str, length: int, n: int) -> None:
-        self._prefix, self._length = prefix, length
-        self._codes = random_codes(n, length, prefix)
+        self._prefix, self._length, self._n = prefix, length, n
+        self._chars = os.urandom(n * length).translate(_B32_OF_BYTE)
         self._next = 0
 
-    def many(self, n: int) -> list[str]:
+    def _take(self, n: int) -> tuple[bytes, int]:
+        """The characters of up to ``n`` codes not handed out yet, and how many."""
         start = self._next
-        out = self._codes[start : start + n]
-        self._next = start + len(out)
-        return out + [self() for _ in range(n - len(out))]
+        count = min(n, self._n - start)
+        self._next = start + count
+        return self._chars[start * self._length : (start + count) * self._length], count
+
+    def many(self, n: int) -> list[str]:
+        chars, count = self._take(n)
+        text, length, prefix = chars.decode("ascii"), self._length, self._prefix
+        if count < n:  # past the batch (redraws): more characters, drawn now
+            text += os.urandom((n - count) * length).translate(_B32_OF_BYTE).decode("ascii")
+        return [prefix + text[i : i + length] for i in range(0, n * length, length)]
+
+    def array(self, n: int) -> Any:
+        """``n`` codes as a numpy bytes array (numpy is there: a bulk job asks)."""
+        import numpy as np
+
+        chars, count = self._take(n)
+        if count < n:
+            chars += os.urandom((n - count) * self._length).translate(_B32_OF_BYTE)
+        head = self._prefix.encode()
+        width = len(head) + self._length
+        grid = np.empty((n, width), dtype=np.uint8)
+        grid[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+        grid[:, len(head) :] = np.frombuffer(chars, dtype=np.uint8).reshape(n, self._length)
+        return grid.reshape(-1).view(f"S{width}")
 
     def __call__(self) -> str:
-        if self._next < len(self._codes):
-            self._next += 1
-            return self._codes[self._next - 1]
-        return random_codes(1, self._length, self._prefix)[0]
+        return self.many(1)[0]
 
 
 class RandomTokens:
@@ -337,7 +356,7 @@ class RandomTokens:
             if len(missing) == n:  # the whole batch: a value given twice gets one code
                 asked = lookups
                 tokens = self._issue(lookups, datas)
-                codes = tokens  # type: ignore[assignment]
+                codes = tokens
             else:
                 pending = {lookups[i]: datas[i] for i in missing}
                 asked = list(pending)
@@ -354,25 +373,67 @@ class RandomTokens:
                         cache.update(zip(asked, tokens, strict=True))
         return codes  # type: ignore[return-value]  # every None was filled above
 
-    def _issue(self, lookups: list[str], datas: Sequence[str | bytes]) -> list[str]:
+    def codes(self, values: list[Any]) -> Any:
+        """:meth:`batch` for a bulk job's batch (more than :attr:`CACHED` values, none
+        None): the codes as a numpy bytes array, which Arrow takes without a str per
+        code; None where the vault has no array form (the caller uses :meth:`batch`).
+
+        A batch the vault knows in part is looked up first and only the rest sealed and
+        issued, as in :meth:`batch`."""
+        vault = self._vault
+        known_codes = getattr(vault, "known_codes", None)
+        issue_codes = getattr(vault, "issue_codes", None)
+        if known_codes is None or issue_codes is None or len(values) <= self.CACHED:
+            return None
+        datas = _canonical(values)
+        lookups = cryptobatch.hmac_sha256_hex(self._lookup_key, datas)
+        n = len(lookups)
+        try:
+            sample = lookups[:: max(1, n // self.PROBE)]
+            if not any(c is not None for c in vault.known(self.namespace, sample)):
+                return self._issue(lookups, datas, issue_codes)
+            placed = known_codes(self.namespace, lookups)
+            if len(placed) != n:
+                raise ValueError("the vault answered for other lookups than asked")
+        except VeilError:
+            raise
+        except Exception:  # a vault that fails in any way withholds, never discloses
+            raise CannotApply("tokenize: the token vault could not read codes") from None
+        missing = (placed == b"").nonzero()[0]
+        if not len(missing):
+            return placed
+        at = missing.tolist()
+        new = self._issue([lookups[i] for i in at], [datas[i] for i in at], issue_codes)
+        width = max(placed.dtype.itemsize, new.dtype.itemsize)
+        placed = placed.astype(f"S{width}", copy=False)
+        placed[missing] = new
+        return placed
+
+    def _issue(
+        self, lookups: list[str], datas: Sequence[str | bytes], issue_codes: Any = None
+    ) -> Any:
         """Codes of the values ``datas`` (as :func:`_canonical` gives them; ``lookups``
         are theirs) from the vault, in order, each value sealed for it; the nonces and
         the codes' randomness come from ``os.urandom`` once per call each. The vault
-        gives a lookup asked twice one code."""
+        gives a lookup asked twice one code. With ``issue_codes`` (the vault's array
+        form, a bulk job's), the values are sealed into one blob and the codes come back
+        as a numpy bytes array."""
         n = len(lookups)
         nonces = os.urandom(cryptobatch.NONCE * n)
+        seal = cryptobatch.seal_aes_gcm if issue_codes is None else cryptobatch.seal_aes_gcm_joined
         try:
-            sealed = cryptobatch.seal_aes_gcm(self._seal_key, nonces, datas, self._aad)
+            sealed = seal(self._seal_key, nonces, datas, self._aad)
         except (RuntimeError, OverflowError):  # OpenSSL refused: withheld, never disclosed
             raise CannotApply("tokenize: a value could not be sealed for the vault") from None
         make = _Drawn(self._prefix, self._length, n)
+        issue = self._vault.issue_columns if issue_codes is None else issue_codes
         try:
-            tokens = self._vault.issue_columns(self.namespace, lookups, sealed, make)
+            tokens: Any = issue(self.namespace, lookups, sealed, make)
         except VeilError:
             raise
         except Exception:  # a vault that fails in any way withholds, never discloses
             raise CannotApply("tokenize: the token vault could not issue a code") from None
-        if len(tokens) != n:
+        if len(tokens) != n or (issue_codes is not None and bool((tokens == b"").any())):
             raise CannotApply("tokenize: the token vault answered for other values than asked")
         return tokens
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -116,6 +117,15 @@ def seal_aes_gcm_py(
     return out
 
 
+def seal_aes_gcm_joined_py(
+    key: bytes, nonces: bytes, values: Sequence[str | bytes], aad: bytes
+) -> tuple[bytes, bytes]:
+    """:func:`seal_aes_gcm_py`'s values joined, and their sizes as big-endian uint32:
+    the vault pack's columns as stored (``veil.ledger.packs``)."""
+    sealed = seal_aes_gcm_py(key, nonces, values, aad)
+    return b"".join(sealed), struct.pack(f">{len(sealed)}I", *map(len, sealed))
+
+
 def hmac_sha256_hex(key: bytes, values: Sequence[str | bytes]) -> list[str]:
     """:func:`hmac_sha256_hex_py`, in C where the extension is built."""
     if _native is not None:
@@ -140,3 +150,14 @@ def seal_aes_gcm(
         sealed: list[bytes] = _native.seal_aes_gcm(key, nonces, values, aad)
         return sealed
     return seal_aes_gcm_py(key, nonces, values, aad)
+
+
+def seal_aes_gcm_joined(
+    key: bytes, nonces: bytes, values: Sequence[str | bytes], aad: bytes
+) -> tuple[bytes, bytes]:
+    """:func:`seal_aes_gcm_joined_py`, in C where the extension is built: no bytes object
+    per value (a bulk job's values go to the vault pack as one blob)."""
+    if _native is not None:
+        joined: tuple[bytes, bytes] = _native.seal_aes_gcm_joined(key, nonces, values, aad)
+        return joined
+    return seal_aes_gcm_joined_py(key, nonces, values, aad)
