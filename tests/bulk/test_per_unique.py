@@ -82,3 +82,50 @@ def test_dense_unique_and_member_are_numpys(codes: list[int], values: list[int])
     assert uniq.tolist() == want_uniq.tolist()
     assert inverse.tolist() == want_inverse.reshape(-1).tolist()
     assert kernels.member(array, values).tolist() == np.isin(array, values).tolist()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    batches=st.lists(
+        st.tuples(st.lists(st.integers(0, 3000), min_size=1, max_size=300), st.integers(0, 5)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_random_tokens_over_arrow_buffers_are_the_ops_codes(
+    batches: list[tuple[list[int], int]],
+) -> None:
+    """A column of random tokens given as Arrow holds it (sliced arrays, distinct and
+    repeated values, so both the buffer path and the deduplicated path run): each row
+    gets the code the op gives its value, read back by a new op from the vault."""
+    import tempfile
+    from pathlib import Path
+
+    import pytest
+
+    from veil.keys import Keyring
+    from veil.ledger.vault import SQLiteVault
+    from veil.transforms import get
+    from veil.transforms.base import BindContext, FieldType
+    from veil.transforms.crypto import RandomTokens
+
+    spec = get("tokenize")
+    params = spec.parse_params({"key": "research-tokens", "prefix": "pt_", "mode": "random"})
+    with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RandomTokens, "CACHED", 4)
+        mp.setattr(kernels, "_DISTINCT_ROWS", 2)
+        vault = SQLiteVault(Path(d) / "v.db")
+        ctx = BindContext(
+            "patients", "patient_id", FieldType.STRING, "s", Keyring.demo(), vault=vault
+        )
+        fn = kernels.per_unique(spec.bind(params, ctx), pa.string())
+        rows: list[tuple[str, str]] = []
+        for ids, start in batches:
+            values = [f"MRN-{i}" for i in ids]
+            arr = pa.array(["x"] * start + values).slice(start)
+            out, withheld = fn(arr, arr)
+            assert not withheld.any()
+            rows.extend(zip(values, out.to_pylist(), strict=True))
+        again = spec.bind(params, ctx).batch([v for v, _ in rows])
+        assert again == [c for _, c in rows]
+        assert len({c for _, c in rows}) == len({v for v, _ in rows})

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from veil.transforms import cryptobatch
@@ -187,3 +187,72 @@ def test_random_codes_use_the_whole_alphabet_and_do_not_repeat() -> None:
     codes = random_codes(20_000, 16)
     assert len(set(codes)) == len(codes)
     assert set("".join(codes)) == set("abcdefghijklmnopqrstuvwxyz234567")
+
+
+def _packed_forms(values: list[bytes], start: int) -> list[cryptobatch.Packed]:
+    """``values`` as an Arrow string or large string array lays them out (sliced from
+    ``start``, so the offsets do not begin at 0), and, where all are one width, as
+    fixed-width items."""
+    import pyarrow as pa
+
+    forms = []
+    for t, width in ((pa.binary(), "<i4"), (pa.large_binary(), "<i8")):
+        arr = pa.array([b"pad"] * start + values, type=t).slice(start)
+        _, offsets, data = arr.buffers()
+        import numpy as np
+
+        bounds = np.frombuffer(offsets, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+        forms.append(cryptobatch.Packed(data if data is not None else b"", bounds))
+    if values and len({len(v) for v in values}) == 1 and values[0]:
+        forms.append(cryptobatch.Packed(b"".join(values), len(values[0])))
+    return forms
+
+
+@settings(deadline=None)  # the first example imports pyarrow
+@given(values=st.lists(st.binary(max_size=40), max_size=30), start=st.integers(0, 3))
+def test_packed_items_hash_and_seal_as_the_list_does(values: list[bytes], start: int) -> None:
+    """A column given as its buffers (no object per item) gives the bytes the list of
+    its items gives, in the extension and in the twins (``VEIL_NATIVE=0``'s path)."""
+    key, nonces = os.urandom(32), os.urandom(12 * len(values))
+    for packed in _packed_forms(values, start):
+        assert len(packed) == len(values)
+        assert packed.take(range(len(values))) == values
+        want_hex = cryptobatch.hmac_sha256_hex_py(key, values)
+        assert cryptobatch.hmac_sha256_hex(key, packed) == want_hex
+        assert cryptobatch.hmac_sha256_hex_joined(key, packed).data == "".join(want_hex).encode()
+        assert cryptobatch.prefix_digests(b"ns\0", packed, 16) == cryptobatch.prefix_digests_py(
+            b"ns\0", values, 16
+        )
+        want = cryptobatch.seal_aes_gcm_joined_py(key, nonces, values, b"a")
+        assert cryptobatch.seal_aes_gcm_joined(key, nonces, packed, b"a") == want
+        assert cryptobatch.seal_aes_gcm(key, nonces, packed, b"a") == cryptobatch.seal_aes_gcm_py(
+            key, nonces, values, b"a"
+        )
+        twin = cryptobatch.Packed(packed.data, packed.layout)
+        assert cryptobatch.hmac_sha256_hex_py(key, cryptobatch._listed(twin)) == want_hex
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bad_layouts_are_refused_before_any_item_is_read(impl: str) -> None:
+    """Offsets that go back, start below 0 or end past the data, and data that is not
+    whole items, raise ValueError (the extension never reads outside the buffer)."""
+    import numpy as np
+
+    data = b"CANARY-5510" * 3
+    bad: list[Any] = [
+        np.array([0, 5, 3], dtype=np.int32),
+        np.array([-1, 2], dtype=np.int32),
+        np.array([0, len(data) + 1], dtype=np.int64),
+        np.array([0], dtype=np.int16),
+        7,
+        0,
+    ]
+    for layout in bad:
+        with pytest.raises(ValueError) as info:
+            if impl == "native":
+                IMPLS["native"].hmac_sha256_hex(b"k", data, layout)
+            else:
+                cryptobatch.hmac_sha256_hex_py(
+                    b"k", cryptobatch._listed(cryptobatch.Packed(data, layout))
+                )
+        assert "CANARY" not in str(info.value)

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from ..ledger.packs import token_texts
 from ..text.collect import JobText, job_scope
 from ..transforms.base import CannotApply, FieldType, Op
+from ..transforms.cryptobatch import Packed
 from ..transforms.dates import DateShiftParams, shift_days
 from ..transforms.generalize import (
     Age,
@@ -148,7 +149,9 @@ def per_unique(
         if batch is not None and not by_subject and distinct["skip"]:
             distinct["since"] += 1
             distinct["skip"] = distinct["since"] < _REMEASURE
-            column = _batched_column(op, python_values(arr), out_type)
+            column = _packed_column(op, arr, out_type)
+            if column is None:
+                column = _batched_column(op, python_values(arr), out_type)
             if column is not None:
                 return column, no_withheld(n)
         vidx, values = _codes(arr)
@@ -187,6 +190,26 @@ def per_unique(
         return out, bad[inverse]
 
     return run
+
+
+def _packed_column(op: Any, arr: pa.Array, out_type: pa.DataType) -> pa.Array | None:
+    """A string column without nulls given to a batch op that takes it as Arrow holds it
+    (random tokens' ``codes``): its data and offsets buffers, no str per value; None
+    where that does not apply (the caller goes through Python values)."""
+    codes = getattr(op, "codes", None)
+    t = arr.type
+    if codes is None or arr.null_count or not pa.types.is_string(out_type):
+        return None
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)) or len(arr) == 0:
+        return None
+    _, offsets, data = arr.buffers()
+    width = np.int32 if pa.types.is_string(t) else np.int64
+    bounds = np.frombuffer(offsets, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+    try:
+        drawn = codes(Packed(data if data is not None else b"", bounds))
+    except CannotApply:
+        return None
+    return None if drawn is None else strings_of(drawn)
 
 
 def _batched_column(op: Any, values: list[Any], out_type: pa.DataType) -> pa.Array | None:

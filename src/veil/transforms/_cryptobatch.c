@@ -13,7 +13,11 @@
  *   seal_aes_gcm_joined(key, nonces, values, aad) -> (bytes, bytes)  the same, joined, and
  *                                               their sizes as big-endian uint32
  *
- * values/items are a list of str (hashed as UTF-8) or bytes. The GIL is released while
+ *   hmac_sha256_hex_joined(key, values)      -> bytes      the hex digests joined, 64 bytes each
+ *
+ * values/items are a list of str (hashed as UTF-8) or bytes; with a `layout` (each
+ * function's optional last argument, see items_in) a buffer of fixed-width items or an
+ * Arrow string array's data and offsets. The GIL is released while
  * hashing: the items are first held in a tuple of their own, so another thread changing
  * the caller's list cannot free a buffer in use. Nothing here formats a value into an
  * error message.
@@ -78,6 +82,112 @@ items_of(PyObject *values, PyObject **holder, Py_ssize_t *count)
 fail:
     PyMem_Free(items);
     Py_DECREF(tuple);
+    return NULL;
+}
+
+/* The items of `values` as `layout` says. None: a list of str/bytes (items_of). An int
+ * w: `values` is a buffer of items of w bytes each. A buffer of n + 1 int32 or int64
+ * offsets: `values` is a buffer of n items laid out as an Arrow string array's data
+ * (item i is values[offsets[i]:offsets[i + 1]]), read with no Python object per item.
+ * The buffers are held by `*holder` while in use; offsets are checked against the data
+ * before any item is read. */
+static Item *
+items_in(PyObject *values, PyObject *layout, PyObject **holder, Py_ssize_t *count)
+{
+    if (layout == NULL || layout == Py_None)
+        return items_of(values, holder, count);
+    PyObject *data = PyMemoryView_FromObject(values), *offs = NULL;
+    Item *items = NULL;
+    if (data == NULL)
+        return NULL;
+    Py_buffer *db = PyMemoryView_GET_BUFFER(data);
+    if (!PyBuffer_IsContiguous(db, 'C')) {
+        PyErr_SetString(PyExc_ValueError, "the data must be one contiguous buffer");
+        goto fail;
+    }
+    const char *base = db->buf;
+    Py_ssize_t size = db->len, n;
+    if (PyLong_Check(layout)) {
+        Py_ssize_t width = PyLong_AsSsize_t(layout);
+        if (width == -1 && PyErr_Occurred())
+            goto fail;
+        if (width < 1 || size % width) {
+            PyErr_SetString(PyExc_ValueError, "the data is not a whole number of items of that width");
+            goto fail;
+        }
+        n = size / width;
+        items = PyMem_Malloc(sizeof(Item) * (size_t)(n > 0 ? n : 1));
+        if (items == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            items[i].data = base + i * width;
+            items[i].size = width;
+        }
+        *holder = data;
+        *count = n;
+        return items;
+    }
+    offs = PyMemoryView_FromObject(layout);
+    if (offs == NULL)
+        goto fail;
+    Py_buffer *ob = PyMemoryView_GET_BUFFER(offs);
+    Py_ssize_t isz = ob->itemsize;
+    if (!PyBuffer_IsContiguous(ob, 'C') || (isz != 4 && isz != 8) || ob->len < isz) {
+        PyErr_SetString(PyExc_ValueError, "offsets must be n + 1 int32 or int64 values");
+        goto fail;
+    }
+    n = ob->len / isz - 1;
+    items = PyMem_Malloc(sizeof(Item) * (size_t)(n > 0 ? n : 1));
+    if (items == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    const char *at = ob->buf;
+    long long prev, next;
+    if (isz == 4) {
+        int32_t v;
+        memcpy(&v, at, 4);
+        prev = v;
+    } else {
+        int64_t v;
+        memcpy(&v, at, 8);
+        prev = v;
+    }
+    if (prev < 0 || prev > size) {
+        PyErr_SetString(PyExc_ValueError, "offsets must increase within the data");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (isz == 4) {
+            int32_t v;
+            memcpy(&v, at + (i + 1) * 4, 4);
+            next = v;
+        } else {
+            int64_t v;
+            memcpy(&v, at + (i + 1) * 8, 8);
+            next = v;
+        }
+        if (next < prev || next > size) {
+            PyErr_SetString(PyExc_ValueError, "offsets must increase within the data");
+            goto fail;
+        }
+        items[i].data = base + prev;
+        items[i].size = (Py_ssize_t)(next - prev);
+        prev = next;
+    }
+    *holder = PyTuple_Pack(2, data, offs);
+    if (*holder == NULL)
+        goto fail;
+    Py_DECREF(data);
+    Py_DECREF(offs);
+    *count = n;
+    return items;
+fail:
+    PyMem_Free(items);
+    Py_XDECREF(offs);
+    Py_DECREF(data);
     return NULL;
 }
 
@@ -194,26 +304,29 @@ hmac_range(Range *r)
     }
 }
 
+/* hmac_sha256_hex (joined = 0): a list of str. hmac_sha256_hex_joined (joined = 1): the
+ * hex digests joined in one bytes object, 64 bytes each (no str per value). */
 static PyObject *
-hmac_sha256_hex(PyObject *self, PyObject *args)
+hmac_common(PyObject *args, int joined)
 {
     Py_buffer key;
-    PyObject *values, *holder = NULL;
+    PyObject *values, *layout = Py_None, *holder = NULL;
     Py_ssize_t n = 0;
-    if (!PyArg_ParseTuple(args, "y*O", &key, &values))
+    if (!PyArg_ParseTuple(args, "y*O|O", &key, &values, &layout))
         return NULL;
-    Item *items = items_of(values, &holder, &n);
+    Item *items = items_in(values, layout, &holder, &n);
     if (items == NULL) {
         PyBuffer_Release(&key);
         return NULL;
     }
-    char *hex = PyMem_Malloc((size_t)(n > 0 ? n : 1) * 2 * DIGEST);
-    if (hex == NULL) {
+    PyObject *blob = PyBytes_FromStringAndSize(NULL, n * 2 * DIGEST);
+    if (blob == NULL) {
         PyMem_Free(items);
         Py_DECREF(holder);
         PyBuffer_Release(&key);
-        return PyErr_NoMemory();
+        return NULL;
     }
+    char *hex = PyBytes_AS_STRING(blob);
     HmacJob job = {items, hex};
     Py_BEGIN_ALLOW_THREADS
     hmac_states(key.buf, key.len, &job.inner, &job.outer);
@@ -224,6 +337,8 @@ hmac_sha256_hex(PyObject *self, PyObject *args)
     PyMem_Free(items);
     Py_DECREF(holder);
     PyBuffer_Release(&key);
+    if (joined)
+        return blob;
 
     PyObject *result = PyList_New(n);
     for (Py_ssize_t i = 0; result != NULL && i < n; i++) {
@@ -235,8 +350,20 @@ hmac_sha256_hex(PyObject *self, PyObject *args)
         memcpy(PyUnicode_1BYTE_DATA(s), hex + i * 2 * DIGEST, 2 * DIGEST);
         PyList_SET_ITEM(result, i, s);
     }
-    PyMem_Free(hex);
+    Py_DECREF(blob);
     return result;
+}
+
+static PyObject *
+hmac_sha256_hex(PyObject *self, PyObject *args)
+{
+    return hmac_common(args, 0);
+}
+
+static PyObject *
+hmac_sha256_hex_joined(PyObject *self, PyObject *args)
+{
+    return hmac_common(args, 1);
 }
 
 typedef struct {
@@ -261,16 +388,16 @@ static PyObject *
 prefix_digests(PyObject *self, PyObject *args)
 {
     Py_buffer head;
-    PyObject *values, *holder = NULL;
+    PyObject *values, *layout = Py_None, *holder = NULL;
     Py_ssize_t width, n = 0;
-    if (!PyArg_ParseTuple(args, "y*On", &head, &values, &width))
+    if (!PyArg_ParseTuple(args, "y*On|O", &head, &values, &width, &layout))
         return NULL;
     if (width < 1 || width > DIGEST) {
         PyBuffer_Release(&head);
         PyErr_SetString(PyExc_ValueError, "width must be 1 to 32 bytes");
         return NULL;
     }
-    Item *items = items_of(values, &holder, &n);
+    Item *items = items_in(values, layout, &holder, &n);
     if (items == NULL) {
         PyBuffer_Release(&head);
         return NULL;
@@ -332,9 +459,10 @@ static PyObject *
 seal_common(PyObject *args, int joined)
 {
     Py_buffer key, nonces, aad;
-    PyObject *values, *holder = NULL, *result = NULL, *blob = NULL, *sizes = NULL;
+    PyObject *values, *layout = Py_None, *holder = NULL, *result = NULL, *blob = NULL,
+             *sizes = NULL;
     Py_ssize_t n = 0;
-    if (!PyArg_ParseTuple(args, "y*y*Oy*", &key, &nonces, &values, &aad))
+    if (!PyArg_ParseTuple(args, "y*y*Oy*|O", &key, &nonces, &values, &aad, &layout))
         return NULL;
     Item *items = NULL;
     unsigned char **outs = NULL;
@@ -342,7 +470,7 @@ seal_common(PyObject *args, int joined)
         PyErr_SetString(PyExc_ValueError, "the key must be 32 bytes (AES-256)");
         goto done;
     }
-    items = items_of(values, &holder, &n);
+    items = items_in(values, layout, &holder, &n);
     if (items == NULL)
         goto done;
     if (nonces.len != n * NONCE) {
@@ -449,7 +577,9 @@ static PyMethodDef methods[] = {
     {"set_workers", set_workers, METH_O,
      "set_workers(n) -> int: threads a batch of 4,096 values or more is split across."},
     {"hmac_sha256_hex", hmac_sha256_hex, METH_VARARGS,
-     "hmac_sha256_hex(key, values) -> list[str]: HMAC-SHA256 of each value, as hex."},
+     "hmac_sha256_hex(key, values[, layout]) -> list[str]: HMAC-SHA256 of each value, as hex."},
+    {"hmac_sha256_hex_joined", hmac_sha256_hex_joined, METH_VARARGS,
+     "hmac_sha256_hex_joined(key, values[, layout]) -> bytes: the hex digests, joined."},
     {"prefix_digests", prefix_digests, METH_VARARGS,
      "prefix_digests(head, items, width) -> bytes: SHA-256(head + item)[:width], joined."},
     {"seal_aes_gcm", seal_aes_gcm, METH_VARARGS,

@@ -373,10 +373,12 @@ class RandomTokens:
                         cache.update(zip(asked, tokens, strict=True))
         return codes  # type: ignore[return-value]  # every None was filled above
 
-    def codes(self, values: list[Any]) -> Any:
+    def codes(self, values: list[Any] | cryptobatch.Packed) -> Any:
         """:meth:`batch` for a bulk job's batch (more than :attr:`CACHED` values, none
         None): the codes as a numpy bytes array, which Arrow takes without a str per
         code; None where the vault has no array form (the caller uses :meth:`batch`).
+        ``values`` may be the column's UTF-8 as Arrow holds it (:class:`cryptobatch.Packed`):
+        then no value becomes a Python object at all.
 
         A batch the vault knows in part is looked up first and only the rest sealed and
         issued, as in :meth:`batch`."""
@@ -385,8 +387,8 @@ class RandomTokens:
         issue_codes = getattr(vault, "issue_codes", None)
         if known_codes is None or issue_codes is None or len(values) <= self.CACHED:
             return None
-        datas = _canonical(values)
-        lookups = cryptobatch.hmac_sha256_hex(self._lookup_key, datas)
+        datas = values if isinstance(values, cryptobatch.Packed) else _canonical(values)
+        lookups = cryptobatch.hmac_sha256_hex_joined(self._lookup_key, datas)
         n = len(lookups)
         try:
             sample = lookups[:: max(1, n // self.PROBE)]
@@ -403,14 +405,18 @@ class RandomTokens:
         if not len(missing):
             return placed
         at = missing.tolist()
-        new = self._issue([lookups[i] for i in at], [datas[i] for i in at], issue_codes)
+        subset = datas.take(at) if isinstance(datas, cryptobatch.Packed) else [datas[i] for i in at]
+        new = self._issue([lookups[i] for i in at], subset, issue_codes)
         width = max(placed.dtype.itemsize, new.dtype.itemsize)
         placed = placed.astype(f"S{width}", copy=False)
         placed[missing] = new
         return placed
 
     def _issue(
-        self, lookups: list[str], datas: Sequence[str | bytes], issue_codes: Any = None
+        self,
+        lookups: Sequence[str],
+        datas: Sequence[str | bytes] | cryptobatch.Packed,
+        issue_codes: Any = None,
     ) -> Any:
         """Codes of the values ``datas`` (as :func:`_canonical` gives them; ``lookups``
         are theirs) from the vault, in order, each value sealed for it; the nonces and

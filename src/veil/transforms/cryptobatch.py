@@ -23,10 +23,12 @@ Two implementations give the same bytes:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
+from typing import Any, overload
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -58,6 +60,93 @@ def _cores() -> int:
 #: seals without the GIL, each thread its own range): a research extract leaves most
 #: of a second core idle otherwise
 WORKERS = _native.set_workers(min(4, _cores())) if _native is not None else 1
+
+
+class Packed(Sequence[str]):
+    """``n`` items in one buffer, hashed and sealed with no Python object per item: a
+    bulk job's column as Arrow holds it, or the joined digests of a batch. ``layout``
+    is an int (every item that many bytes) or a buffer of n + 1 int32 or int64 offsets
+    (an Arrow string array's: item i is ``data[offsets[i]:offsets[i + 1]]``). Items read
+    one by one (a sample, a subset) come out as ``str`` (:meth:`__getitem__`) or as
+    their bytes (:meth:`take`)."""
+
+    def __init__(self, data: Any, layout: Any) -> None:
+        self.data, self.layout = data, layout
+        if isinstance(layout, int):
+            self._n = memoryview(data).nbytes // layout if layout > 0 else 0
+        else:
+            offsets = memoryview(layout)
+            self._n = max(offsets.nbytes // max(offsets.itemsize, 1) - 1, 0)
+        self._checked: Sequence[int] | None = None
+
+    @property
+    def _bounds(self) -> Sequence[int]:
+        # read (and checked) only where items are read one by one: the extension checks
+        # the layout itself, so a bulk job's batch never lists its offsets in Python
+        if self._checked is None:
+            self._checked = _bounds(self.data, self.layout)
+        return self._checked
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.take([i])[0].decode()
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(len(self)))
+
+    def take(self, positions: Sequence[int]) -> list[bytes]:
+        """The bytes of the items at ``positions``."""
+        view, bounds, n = memoryview(self.data).cast("B"), self._bounds, len(self)
+        out = []
+        for i in positions:
+            if not -n <= i < n:
+                raise IndexError("item out of range")
+            i %= n
+            out.append(bytes(view[bounds[i] : bounds[i + 1]]))
+        return out
+
+
+def _bounds(data: Any, layout: Any) -> Sequence[int]:
+    """Where each item of a :class:`Packed` starts (and the last ends), checked as the
+    extension checks them: a whole number of items, or offsets increasing within the
+    data."""
+    size = memoryview(data).nbytes
+    if isinstance(layout, int):
+        if layout < 1 or size % layout:
+            raise ValueError("the data is not a whole number of items of that width")
+        return range(0, size + 1, layout)
+    offsets = memoryview(layout)
+    if offsets.itemsize not in (4, 8) or offsets.nbytes < offsets.itemsize:
+        raise ValueError("offsets must be n + 1 int32 or int64 values")
+    bounds = offsets.cast("B").cast("i" if offsets.itemsize == 4 else "q").tolist()
+    if bounds[0] < 0 or any(b < a for a, b in itertools.pairwise(bounds)):
+        raise ValueError("offsets must increase within the data")
+    if bounds[-1] > size:
+        raise ValueError("offsets must increase within the data")
+    return bounds
+
+
+Items = Sequence[str | bytes] | Packed
+
+
+def _args(values: Items) -> tuple[Any, ...]:
+    """The extension's arguments for ``values``: the list, or a packed buffer and its
+    layout."""
+    return (values.data, values.layout) if isinstance(values, Packed) else (values,)
+
+
+def _listed(values: Items) -> Sequence[str | bytes]:
+    return values.take(range(len(values))) if isinstance(values, Packed) else values
 
 
 def _utf8(item: str | bytes) -> bytes:
@@ -126,38 +215,48 @@ def seal_aes_gcm_joined_py(
     return b"".join(sealed), struct.pack(f">{len(sealed)}I", *map(len, sealed))
 
 
-def hmac_sha256_hex(key: bytes, values: Sequence[str | bytes]) -> list[str]:
+def hmac_sha256_hex(key: bytes, values: Items) -> list[str]:
     """:func:`hmac_sha256_hex_py`, in C where the extension is built."""
     if _native is not None:
-        out: list[str] = _native.hmac_sha256_hex(key, values)
+        out: list[str] = _native.hmac_sha256_hex(key, *_args(values))
         return out
-    return hmac_sha256_hex_py(key, values)
+    return hmac_sha256_hex_py(key, _listed(values))
 
 
-def prefix_digests(head: bytes, items: Sequence[str | bytes], width: int) -> bytes:
+def hmac_sha256_hex_joined(key: bytes, values: Items) -> Packed:
+    """:func:`hmac_sha256_hex`, the digests joined (64 bytes each): a bulk job's lookups,
+    with no str per value."""
+    if _native is not None:
+        return Packed(_native.hmac_sha256_hex_joined(key, *_args(values)), 64)
+    return Packed("".join(hmac_sha256_hex_py(key, _listed(values))).encode(), 64)
+
+
+def prefix_digests(head: bytes, items: Items, width: int) -> bytes:
     """:func:`prefix_digests_py`, in C where the extension is built."""
     if _native is not None:
-        digests: bytes = _native.prefix_digests(head, items, width)
+        digests: bytes = _native.prefix_digests(head, _args(items)[0], width, *_args(items)[1:])
         return digests
-    return prefix_digests_py(head, items, width)
+    return prefix_digests_py(head, _listed(items), width)
 
 
-def seal_aes_gcm(
-    key: bytes, nonces: bytes, values: Sequence[str | bytes], aad: bytes
-) -> list[bytes]:
+def seal_aes_gcm(key: bytes, nonces: bytes, values: Items, aad: bytes) -> list[bytes]:
     """:func:`seal_aes_gcm_py`, in C where the extension is built."""
     if _native is not None:
-        sealed: list[bytes] = _native.seal_aes_gcm(key, nonces, values, aad)
+        args = _args(values)
+        sealed: list[bytes] = _native.seal_aes_gcm(key, nonces, args[0], aad, *args[1:])
         return sealed
-    return seal_aes_gcm_py(key, nonces, values, aad)
+    return seal_aes_gcm_py(key, nonces, _listed(values), aad)
 
 
 def seal_aes_gcm_joined(
-    key: bytes, nonces: bytes, values: Sequence[str | bytes], aad: bytes
+    key: bytes, nonces: bytes, values: Items, aad: bytes
 ) -> tuple[bytes, bytes]:
     """:func:`seal_aes_gcm_joined_py`, in C where the extension is built: no bytes object
     per value (a bulk job's values go to the vault pack as one blob)."""
     if _native is not None:
-        joined: tuple[bytes, bytes] = _native.seal_aes_gcm_joined(key, nonces, values, aad)
+        args = _args(values)
+        joined: tuple[bytes, bytes] = _native.seal_aes_gcm_joined(
+            key, nonces, args[0], aad, *args[1:]
+        )
         return joined
-    return seal_aes_gcm_joined_py(key, nonces, values, aad)
+    return seal_aes_gcm_joined_py(key, nonces, _listed(values), aad)
