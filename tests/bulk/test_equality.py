@@ -18,6 +18,7 @@ from veil.bulk import build_event
 from veil.core import Veil
 from veil.engines import kernels
 from veil.engines.columnar import ColumnarEngine
+from veil.errors import InputError
 from veil.policy.testing import MemoryLedger
 from veil.policy.validate import load_bundle
 from veil.request import Request
@@ -407,3 +408,79 @@ def test_bucket_labels_kernel_equals_the_op(
     fn = kernels.generalize_kernel(params, FieldType.NUMBER, op)
     floats = [None if v is None else float(v) for v in values]
     assert _run(fn, floats, pa.float64()) == _expected(op, floats)
+
+
+WITHHELD_BUNDLE = """
+bundle: {name: withheld}
+vocabulary: {purposes: {P: p}}
+datasets:
+  rows:
+    record_id: id
+    data_subject: id
+    fields:
+      id: {type: string}
+      keep: {type: boolean}
+      shown: {type: string}
+      secret: {type: number}
+      day: {type: date}
+      code: {type: string}
+rules:
+  - id: leave-out
+    target: {datasets: [rows]}
+    when: {resource: {"$.record.keep": {condition: Not, value: {condition: IsIn, values: [true]}}}}
+    then: exclude
+  - {id: show, target: {fields: [id, shown]}, then: allow}
+  - {id: hide, target: {fields: [code]}, then: redact}
+"""
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"), [("secret", float("nan")), ("day", "2024-02-30"), ("code", None)]
+)
+@pytest.mark.parametrize("bad_row_kept", [False, True])
+def test_a_withheld_column_is_checked_only_where_rows_are_kept(
+    tmp_path: Path, field: str, bad: Any, bad_row_kept: bool
+) -> None:
+    """Columns an extract withholds (denied by default, or redacted) are counted and
+    checked without being filtered: a bad value (NaN, a day that does not exist, a null
+    where none may be) in a row a rule leaves out is no error, since the record engine
+    never reads that row; in a kept row both engines refuse, the columnar one naming
+    the row."""
+    (tmp_path / "bundle.yaml").write_text(
+        WITHHELD_BUNDLE.replace("code: {type: string}", "code: {type: string, nullable: false}"),
+        encoding="utf-8",
+    )
+    b = load_bundle(str(tmp_path))
+    records = [
+        {
+            "id": f"p-{i}",
+            "keep": i != 2,
+            "shown": "s",
+            "secret": 1.5,
+            "day": "2024-01-01",
+            "code": "c",
+        }
+        for i in range(6)
+    ]
+    records[4 if bad_row_kept else 2][field] = bad
+    veil = Veil(b, MemoryLedger(), KEYS)
+    req = Request(subject_id="t", subject={}, purpose="P", dataset="rows")
+    try:
+        res = veil.sanitize(req, records)
+        rec_err, rec_event = None, res.event.event
+    except InputError as exc:
+        rec_err, rec_event = exc.message, None
+    plan = veil.plan(req)
+    engine = ColumnarEngine(plan, KEYS, bound=veil.bound(plan))
+    table = pa.Table.from_pylist(records, schema=schema_of(plan.dataset))
+    try:
+        out = [engine.apply(bt) for bt in table.to_batches(max_chunksize=6)]
+        col_err = None
+    except InputError as exc:
+        col_err = exc.message
+    assert (rec_err is None) == (col_err is None) == (not bad_row_kept)
+    if bad_row_kept:
+        assert col_err is not None and "row 5" in col_err and field in col_err
+    else:
+        assert rec_event is not None and len(out) == 1 and out[0].num_rows == 5
+        assert engine.tally.outcome_counts() == {k: v.outcomes for k, v in rec_event.fields.items()}

@@ -514,6 +514,14 @@ class ColumnarEngine:
         out: dict[str, pa.Array] = {}
         for name, info in self._columns:
             col = batch.column(name)
+            # Nothing of it returned: counted and checked where rows were kept, not
+            # filtered (half the columns of a research extract, and a tenth of its time)
+            if (
+                keep is not None
+                and name not in schema.names
+                and self._withheld(name, info, _normalize(col, name), keep, masks, tables, base)
+            ):
+                continue
             arr = _normalize(col if sel is None else col.filter(sel), name)
             self._validate(name, info, arr, rows, base)
             res = self._field(name, info, arr, subjects, masks, tables)
@@ -528,6 +536,40 @@ class ColumnarEngine:
                 a = pc.cast(a, f.type)
             arrays.append(a)
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def _withheld(
+        self,
+        name: str,
+        info: FieldInfo,
+        col: pa.Array,
+        keep: np.ndarray,
+        masks: np.ndarray,
+        tables: dict[int, Any],
+        base: int,
+    ) -> bool:
+        """For a column the output does not hold, whose outcomes here all withhold it
+        (redact, deny): check it and count its cells over the kept rows (``keep``;
+        ``masks`` are theirs) without filtering it, as :meth:`_one` counts them. False
+        (nothing done) if an outcome is of another kind."""
+        by_outcome: dict[Outcome, list[int]] = {}
+        for m, table in tables.items():
+            by_outcome.setdefault(table[name].outcome, []).append(m)
+        if any(o.verdict not in ("redact", "deny") for o in by_outcome):
+            return False
+        try:  # every row valid means every kept row is; else find the first kept one
+            self._validate(name, info, col, np.arange(len(col)), base)
+        except InputError:
+            rows = np.flatnonzero(keep)
+            self._validate(name, info, col.filter(pa.array(keep)), rows, base)
+        valid = (
+            keep if not col.null_count else pc.is_valid(col).to_numpy(zero_copy_only=False)[keep]
+        )
+        for outcome, ms in by_outcome.items():
+            inside = valid if len(by_outcome) == 1 else valid & kernels.member(masks, ms)
+            present = int(np.count_nonzero(inside))
+            if present:
+                self.tally.cells[(name, outcome.label)] += present
+        return True
 
     def _kept(self, masks: np.ndarray) -> np.ndarray | None:
         filters = self.plan.row_filters
