@@ -645,7 +645,7 @@ class ColumnarEngine:
         ):
             return
         what = f"expected {info.type.value} (ISO 8601)"
-        if info.type == FieldType.DATE and kernels.all_iso_days(arr):
+        if info.type == FieldType.DATE and kernels.iso_days(arr) is not None:
             return
         # Exact: the record engine's own check, once per distinct value.
         check = CHECKS[info.type]
@@ -675,6 +675,12 @@ class ColumnarEngine:
             if self.output_schema is not None and name in self.output_schema.names
             else None
         )
+        shown = [o for o in by_outcome if o.verdict not in ("redact", "deny")]
+        if len(shown) == 1 and shown[0].verdict == "allow" and out_type is not None:
+            # Shown as it is in some rows, withheld in the rest (a rule redacts the
+            # sensitive ones): nulls put in one pass, the counts from the masks, where a
+            # take per outcome and a scatter back cost a tenth of a research extract.
+            return self._shown_where(name, arr, masks, by_outcome, shown[0])
         for outcome, ms in by_outcome.items():
             idx = np.flatnonzero(kernels.member(masks, ms))
             take = pa.array(idx)
@@ -684,6 +690,33 @@ class ColumnarEngine:
         if out_type is None:
             return None
         return kernels.scatter(len(arr), parts, out_type)
+
+    def _shown_where(
+        self,
+        name: str,
+        arr: pa.Array,
+        masks: np.ndarray,
+        by_outcome: dict[Outcome, list[int]],
+        allowed: Outcome,
+    ) -> pa.Array:
+        """The column where ``allowed`` (allow) decides its rows, null where the other
+        outcomes (redact, deny) do, with each outcome's cells counted as :meth:`_one`
+        counts them."""
+        counted = self.tally.cells
+        valid = (
+            pc.is_valid(arr).to_numpy(zero_copy_only=False)
+            if arr.null_count
+            else np.ones(len(arr), dtype=bool)
+        )
+        keep = np.zeros(len(arr), dtype=bool)
+        for outcome, ms in by_outcome.items():
+            inside = kernels.member(masks, ms)
+            present = int(np.count_nonzero(valid & inside))
+            if present:
+                counted[(name, outcome.label)] += present
+            if outcome is allowed:
+                keep = inside
+        return pc.if_else(pa.array(keep), arr, pa.scalar(None, arr.type))
 
     def _one(
         self, name: str, info: FieldInfo, arr: pa.Array, subjects: pa.Array, outcome: Outcome

@@ -19,6 +19,7 @@ record op; a file per kernel would scatter those pairs.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
@@ -545,21 +546,39 @@ def date_shift_kernel(
 _ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
-def all_iso_days(arr: pa.Array) -> bool:
-    """True if every value is a valid ``YYYY-MM-DD`` (the common case, checked in C).
+#: the last arrays :func:`iso_days` read, and what it found: the engine checks a date
+#: column, then its kernel reads the same array's years (one cast, not two)
+_ISO_SEEN: list[tuple[pa.Array, pa.Array | None]] = []
+_ISO_KEEP = 4
+_ISO_LOCK = threading.Lock()
+
+
+def iso_days(arr: pa.Array) -> pa.Array | None:
+    """The values as date32 if every one is a valid ``YYYY-MM-DD``, else None ("look
+    closer", not "invalid").
 
     Arrow's cast to date32 rejects impossible days (2023-02-29) as ``date.fromisoformat``
-    does; it accepts year 0, which Python does not, so that is excluded first. False
-    means "look closer", not "invalid".
+    does; it accepts year 0, which Python does not, so that is excluded first. The answer
+    for the last few arrays is kept (by identity: they are held, so none is another's).
     """
+    with _ISO_LOCK:
+        for seen, found in _ISO_SEEN:
+            if seen is arr:
+                return found
+    days: pa.Array | None = None
     shape = pc.equal(pc.utf8_length(arr), 10)  # the cast parses exactly YYYY-MM-DD
-    if pc.all(shape).as_py() is False or pc.any(pc.starts_with(arr, "0000")).as_py():
-        return False
-    try:
-        pc.cast(arr, pa.date32())
-    except pa.ArrowInvalid:
-        return False
-    return True
+    if (
+        pc.all(shape).as_py() is not False
+        and pc.any(pc.starts_with(arr, "0000")).as_py() is not True
+    ):
+        try:
+            days = pc.cast(arr, pa.date32())
+        except pa.ArrowInvalid:
+            days = None
+    with _ISO_LOCK:
+        _ISO_SEEN.append((arr, days))
+        del _ISO_SEEN[:-_ISO_KEEP]
+    return days
 
 
 def _iso_day_strings(arr: pa.Array, ftype: FieldType) -> pa.Array | None:
@@ -590,11 +609,13 @@ def _date_kernel(
             return _over_top(method, as_of, year, month), handled
         if not pa.types.is_string(arr.type):
             return pa.nulls(n, pa.string()), pa.repeat(False, n)
-        if ftype == FieldType.DATE and all_iso_days(arr):
+        days = iso_days(arr) if ftype == FieldType.DATE else None
+        if days is not None:
             # Every value a valid YYYY-MM-DD (as the engine found when it validated the
-            # column): one cast reads the years, in a third of the regex's time.
+            # column, whose cast is reused): the years read from it, in a third of the
+            # regex's time.
             handled = pc.is_valid(arr)
-            year = pc.year(pc.cast(arr, pa.date32()))
+            year = pc.year(days)
         else:
             found = _iso_day_strings(arr, ftype)
             if found is None:
