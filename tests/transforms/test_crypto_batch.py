@@ -256,3 +256,34 @@ def test_bad_layouts_are_refused_before_any_item_is_read(impl: str) -> None:
                     b"k", cryptobatch._listed(cryptobatch.Packed(data, layout))
                 )
         assert "CANARY" not in str(info.value)
+
+
+def test_random_bytes_differ_in_a_forked_child() -> None:
+    """Nonces and codes come from OpenSSL's generator: a child forked from a process
+    that drew from it (a Spark worker, a pre-forked server) must not draw the bytes
+    the parent draws next."""
+    cryptobatch.random_bytes(64)  # the parent's generator is in use
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, cryptobatch.random_bytes(32))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 32)
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent = cryptobatch.random_bytes(32)
+    assert len(child) == len(parent) == 32 and child != parent
+
+
+def test_drawn_codes_as_an_array_are_the_codes_as_str() -> None:
+    """The bulk form of drawn codes: prefix then base32, one width, every character of
+    the alphabet used, none twice; past the batch (redraws) more are drawn."""
+    from veil.ledger.packs import token_texts
+    from veil.transforms.crypto import _Drawn
+
+    drawn = _Drawn("pt_", 16, 20_000)
+    codes = token_texts(drawn.array(20_000)) + token_texts(drawn.array(3))
+    assert all(len(c) == 19 and c.startswith("pt_") for c in codes)
+    assert len(set(codes)) == len(codes)
+    assert set("".join(c[3:] for c in codes)) == set("abcdefghijklmnopqrstuvwxyz234567")

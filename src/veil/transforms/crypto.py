@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
@@ -166,7 +165,8 @@ def random_codes(count: int, length: int, prefix: str = "") -> list[str]:
     """``count`` codes of ``length`` uniformly random lower-case base32 characters, each
     after ``prefix``.
 
-    One ``os.urandom`` and one ``bytes.translate`` for the whole batch: a per-code
+    One draw of random bytes (:data:`cryptobatch.random_bytes`) and one ``bytes.translate``
+    for the whole batch: a per-code
     encoding of 32 random bytes was a sixth of a first research extract's time; the
     prefix is added in the same pass that cuts the codes (a second pass was ~7% of it)."""
     return _Drawn(prefix, length, count).many(count)
@@ -232,7 +232,7 @@ class _Drawn:
 
     def __init__(self, prefix: str, length: int, n: int) -> None:
         self._prefix, self._length, self._n = prefix, length, n
-        self._chars = os.urandom(n * length).translate(_B32_OF_BYTE)
+        self._chars = cryptobatch.random_bytes(n * length).translate(_B32_OF_BYTE)
         self._next = 0
 
     def _take(self, n: int) -> tuple[bytes, int]:
@@ -246,7 +246,11 @@ class _Drawn:
         chars, count = self._take(n)
         text, length, prefix = chars.decode("ascii"), self._length, self._prefix
         if count < n:  # past the batch (redraws): more characters, drawn now
-            text += os.urandom((n - count) * length).translate(_B32_OF_BYTE).decode("ascii")
+            text += (
+                cryptobatch.random_bytes((n - count) * length)
+                .translate(_B32_OF_BYTE)
+                .decode("ascii")
+            )
         return [prefix + text[i : i + length] for i in range(0, n * length, length)]
 
     def array(self, n: int) -> Any:
@@ -255,7 +259,7 @@ class _Drawn:
 
         chars, count = self._take(n)
         if count < n:
-            chars += os.urandom((n - count) * self._length).translate(_B32_OF_BYTE)
+            chars += cryptobatch.random_bytes((n - count) * self._length).translate(_B32_OF_BYTE)
         head = self._prefix.encode()
         width = len(head) + self._length
         grid = np.empty((n, width), dtype=np.uint8)
@@ -313,8 +317,8 @@ class RandomTokens:
 
         Per distinct value not cached: one HMAC (the vault's lookup), one AES-GCM seal,
         each over the whole batch in one call (:mod:`cryptobatch`); the nonces and the
-        codes' randomness come from ``os.urandom`` once per batch each (a system call per
-        value was a fifth of a first research extract's time)."""
+        codes' randomness come from :data:`cryptobatch.random_bytes` once per batch each
+        (a system call per value was a fifth of a first research extract's time)."""
         datas = _canonical(values)
         lookups = cryptobatch.hmac_sha256_hex(self._lookup_key, datas)
         n = len(lookups)
@@ -420,12 +424,12 @@ class RandomTokens:
     ) -> Any:
         """Codes of the values ``datas`` (as :func:`_canonical` gives them; ``lookups``
         are theirs) from the vault, in order, each value sealed for it; the nonces and
-        the codes' randomness come from ``os.urandom`` once per call each. The vault
-        gives a lookup asked twice one code. With ``issue_codes`` (the vault's array
+        the codes' randomness come from :data:`cryptobatch.random_bytes` once per call
+        each. The vault gives a lookup asked twice one code. With ``issue_codes`` (the vault's array
         form, a bulk job's), the values are sealed into one blob and the codes come back
         as a numpy bytes array."""
         n = len(lookups)
-        nonces = os.urandom(cryptobatch.NONCE * n)
+        nonces = cryptobatch.random_bytes(cryptobatch.NONCE * n)
         seal = cryptobatch.seal_aes_gcm if issue_codes is None else cryptobatch.seal_aes_gcm_joined
         try:
             sealed = seal(self._seal_key, nonces, datas, self._aad)

@@ -26,7 +26,7 @@ import hashlib
 import itertools
 import os
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, overload
 
@@ -49,6 +49,22 @@ def _load() -> ModuleType | None:
 _native = _load()
 #: whether the C extension runs (False: the pure-Python functions, same bytes, slower)
 NATIVE = _native is not None
+
+
+def _random_source() -> Callable[[int], bytes]:
+    """OpenSSL's CSPRNG (``ssl.RAND_bytes``: a DRBG seeded from the OS, reseeded after a
+    fork), or ``os.urandom`` where Python has no ssl module."""
+    try:
+        import ssl
+    except ImportError:  # pragma: no cover - CPython builds have it
+        return os.urandom
+    return ssl.RAND_bytes
+
+
+#: ``random_bytes(n)``: n cryptographically strong random bytes, for a batch's nonces and
+#: codes. OpenSSL's generator gives them 11x faster than the ``getrandom`` system call
+#: behind ``os.urandom`` (that call was 6% of a first research extract).
+random_bytes = _random_source()
 
 
 def _cores() -> int:
