@@ -165,3 +165,18 @@ def test_issue_codes_draws_again_on_collision(either_ledger: Any) -> None:
     )
     assert len(set(codes)) == 300 and not set(codes) & set(stored)
     assert vault.known("ns", ["n1", "s5"]) == [codes[1], stored[5]]
+
+
+def test_a_longer_redraw_is_stored_whole(either_ledger: Any) -> None:
+    """Codes drawn again after a collision that are longer than the first ones keep
+    every character (numpy would cut them to the array's width)."""
+    from veil.ledger.packs import token_texts
+
+    vault = vault_for(either_ledger)
+    assert vault is not None
+    draws = ["pt_a", "pt_a", *[f"pt_{i}" for i in range(298)], "pt_a_much_longer_code"]
+    codes = token_texts(
+        vault.issue_codes("ns", [f"n{i}" for i in range(300)], _joined([b"y"] * 300), _Draws(draws))
+    )
+    assert "pt_a_much_longer_code" in codes and len(set(codes)) == 300
+    assert vault.find("ns", "pt_a_much_longer_code") == b"y"

@@ -186,7 +186,10 @@ def _draw_codes(index: packs.Index, n: int, make: Any) -> tuple[Any, Any]:
         again |= repeat
         if not again.any():
             return tokens, None
-        tokens[again] = make.array(int(again.sum()))
+        redrawn = make.array(int(again.sum()))
+        if redrawn.dtype.itemsize > tokens.dtype.itemsize:  # never cut a longer code
+            tokens = tokens.astype(redrawn.dtype)
+        tokens[again] = redrawn
     raise LedgerError("could not draw a unique token", hint="retry")
 
 
