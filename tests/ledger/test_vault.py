@@ -180,3 +180,18 @@ def test_a_longer_redraw_is_stored_whole(either_ledger: Any) -> None:
     )
     assert "pt_a_much_longer_code" in codes and len(set(codes)) == 300
     assert vault.find("ns", "pt_a_much_longer_code") == b"y"
+
+
+def test_a_new_batch_with_a_repeat_gets_one_code_for_it(either_ledger: Any) -> None:
+    """A batch all new but with a lookup given twice is not drawn as a whole: the repeat
+    gets the first one's code (and its sealed value), every other lookup its own."""
+    from veil.ledger.packs import token_texts
+
+    vault = vault_for(either_ledger)
+    assert vault is not None
+    lookups = [f"r{i}" for i in range(300)]
+    lookups[250] = lookups[7]
+    sealed = [f"s{i}".encode() for i in range(300)]
+    codes = token_texts(vault.issue_codes("ns", lookups, _joined(sealed), _Draws([])))
+    assert codes[250] == codes[7] and len(set(codes)) == 299
+    assert vault.find("ns", codes[7]) == b"s7"

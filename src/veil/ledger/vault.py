@@ -193,11 +193,12 @@ def _draw_codes(index: packs.Index, n: int, make: Any) -> tuple[Any, Any]:
     raise LedgerError("could not draw a unique token", hint="retry")
 
 
-def _distinct(keys: bytes) -> bool:
-    """Whether no row key comes twice in ``keys`` (16 bytes each, joined): one sort of
-    their first halves tells (the exact check runs only if two of those are equal)."""
+def _distinct(keys: bytes, order: Any) -> bool:
+    """Whether no row key comes twice in ``keys`` (16 bytes each, joined): their first
+    halves in ``order`` (:func:`packs.key_order`) tell (the exact check runs only if two
+    of those are equal)."""
     hi, lo = packs.split_keys(keys)
-    first = np.sort(hi)
+    first = hi[order]
     if not bool((first[1:] == first[:-1]).any()):
         return True
     order = np.lexsort((lo, hi))
@@ -432,12 +433,19 @@ class _PackedVault:
         if not lookups:
             return np.zeros(0, dtype="S1")
 
+        sort: list[Any] = []  # the keys' order (packs.key_order), sorted once
+
+        def order(keys: bytes) -> Any:
+            if not sort:
+                sort.append(packs.key_order(keys))
+            return sort[0]
+
         def find(index: packs.Index, keys: bytes) -> tuple[Any, bool]:
-            placed = index.find_codes(keys)
+            placed = index.find_codes(keys, order(keys))
             return placed, bool((placed != b"").all())
 
         def draft(ns: bytes, index: packs.Index, keys: bytes, placed: Any) -> _Pending | None:
-            if not (placed == b"").all() or not _distinct(keys):
+            if not (placed == b"").all() or not _distinct(keys, order(keys)):
                 found = [None if not t else t.decode() for t in placed.tolist()]
                 d = _draft(ns, index, keys, lookups, packs.split(blob, sizes), found, make)
                 if d is None:
@@ -455,7 +463,7 @@ class _PackedVault:
             values = (ns, keys, joined, token_sizes, blob, sizes)
 
             def settle(index: packs.Index, pack: int) -> Any:
-                index.add(pack, keys, tokens, hashes)
+                index.add(pack, keys, tokens, hashes, order(keys))
                 return tokens
 
             return values, settle
