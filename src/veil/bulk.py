@@ -217,18 +217,32 @@ class BulkResult:
 
 
 def _pruned(job: BulkJob, src: Source, path: str, batch_rows: int) -> Source:
-    """Skip reading columns nothing discloses; count their values from the footer."""
-    if (src.total_rows or 0) > job.part_rows:
-        return src  # counts from the footer cannot be split by part
-    labels = job.engine.prunable()
-    counts = parquet_values(path, sorted(labels)) if labels else {}
-    if not counts:
-        return src
-    job.engine.skip(set(counts))
-    for name, n in counts.items():
-        if n:
-            job.tally.cells[(name, labels[name])] += n
-    keep = [c for c in src.schema.names if c not in counts]
+    """Skip reading columns nothing discloses or reads: where every row is returned
+    under one decision table, count their values from the footer; where rules filter
+    rows or pick outcomes per row, skip those whose footer says every value is present
+    (each kept row then counts one cell: ``ColumnarEngine.count_only``). A research
+    extract withholds 12 of 23 columns, and decoding them was a third of reading."""
+    engine = job.engine
+    labels = engine.prunable()
+    if labels:
+        if (src.total_rows or 0) > job.part_rows:
+            return src  # counts from the footer cannot be split by part
+        counts = parquet_values(path, sorted(labels))
+        if not counts:
+            return src
+        engine.skip(set(counts))
+        for name, n in counts.items():
+            if n:
+                job.tally.cells[(name, labels[name])] += n
+        skipped = set(counts)
+    else:
+        countable = engine.countable()
+        present = parquet_values(path, sorted(countable)) if countable else {}
+        skipped = {name for name, n in present.items() if n == src.total_rows}
+        if not skipped:
+            return src
+        engine.count_only(skipped)
+    keep = [c for c in src.schema.names if c not in skipped]
     src.batches.close()  # type: ignore[attr-defined]
     return open_source(path, "parquet", job.plan.dataset, batch_rows=batch_rows, columns=keep)
 

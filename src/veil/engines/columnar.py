@@ -60,6 +60,8 @@ _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 #: Above this many residual predicates the reachable decision tables are not enumerated.
 _ENUMERATE_MAX = 10
 _MIXED = pa.string()
+#: declared types whose values the engine never checks beyond their Arrow type
+_COUNTABLE = (FieldType.STRING, FieldType.INTEGER, FieldType.BOOLEAN)
 
 #: Arrow types each declared field type accepts (after dictionary decoding).
 _ACCEPTS: dict[FieldType, Callable[[pa.DataType], bool]] = {
@@ -303,6 +305,7 @@ class ColumnarEngine:
         self.output_schema: pa.Schema | None = None
         self._columns: list[tuple[str, FieldInfo]] = []  # declared input columns
         self._undeclared: list[str] = []
+        self._counted: dict[str, str] = {}  # column -> label, not read (count_only)
 
     # -- binding ------------------------------------------------------------------
     def _bind_all(self) -> None:
@@ -451,6 +454,30 @@ class ColumnarEngine:
         self._columns = [(n, i) for n, i in self._columns if n not in names]
         self._in = pa.schema([f for f in self._in if f.name not in names])
 
+    def countable(self) -> dict[str, str]:
+        """:meth:`unread` columns whose values need no check (strings, integers and
+        booleans: their Arrow type was checked by :meth:`prepare`), with their label.
+        Where every value is present (the caller reads that from the file's footer),
+        each kept row counts one cell under that label: their values need not be read
+        even where rules filter rows or pick outcomes per row (:meth:`count_only`)."""
+        if self._in is None:
+            return {}
+        types = dict(self._columns)
+        return {
+            name: label
+            for name, label in self.unread().items()
+            if name in types and types[name].type in _COUNTABLE
+        }
+
+    def count_only(self, names: set[str]) -> None:
+        """Stop expecting ``names`` (from :meth:`countable`; the caller found every value
+        present): each batch counts one cell per kept row under the column's label."""
+        labels = self.countable()
+        assert self._in is not None and names <= set(labels)
+        self._counted.update({name: labels[name] for name in sorted(names)})
+        self._columns = [(n, i) for n, i in self._columns if n not in names]
+        self._in = pa.schema([f for f in self._in if f.name not in names])
+
     def _reachable(self, path: str) -> set[Outcome]:
         k = len(self.plan.predicates)
         if k <= _ENUMERATE_MAX:
@@ -507,6 +534,8 @@ class ColumnarEngine:
             return _empty(schema)
         for name in self._undeclared:
             t.undeclared[_safe(name)] += len(rows)
+        for name, label in self._counted.items():  # every value present (count_only)
+            t.cells[(name, label)] += len(rows)
         t.subjects.update(subjects)
         used = kernels.unique_inverse(masks)[0]
         t.masks.update(int(m) for m in used)
