@@ -73,7 +73,12 @@ class TokenVault(Protocol):
     code is durable no later than the ledger event of the disclosure that used it.
 
     The vault never sees a value: callers pass a keyed ``lookup`` of it and the value
-    ``sealed`` (encrypted) under a key the vault does not hold."""
+    ``sealed`` (encrypted) under a key the vault does not hold.
+
+    A vault may also offer array forms for bulk batches, which random tokens use where
+    present: ``issue_codes`` (the sealed values as one blob and their sizes, the codes
+    back as a numpy bytes array) and ``known_codes`` (``known`` as such an array, ``b""``
+    where there is none); see ``veil.ledger.vault``."""
 
     def issue(
         self, namespace: str, items: Sequence[tuple[str, bytes]], make: Callable[[], str]
