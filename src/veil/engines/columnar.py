@@ -590,15 +590,28 @@ class ColumnarEngine:
         except InputError:
             rows = np.flatnonzero(keep)
             self._validate(name, info, col.filter(pa.array(keep)), rows, base)
-        valid = (
-            keep if not col.null_count else pc.is_valid(col).to_numpy(zero_copy_only=False)[keep]
-        )
+        present = _present(col)
+        self._count(name, present if present is None else present[keep], masks, by_outcome)
+        return True
+
+    def _count(
+        self,
+        name: str,
+        valid: np.ndarray | None,
+        masks: np.ndarray,
+        by_outcome: dict[Outcome, list[int]],
+    ) -> dict[Outcome, np.ndarray]:
+        """Count each outcome's cells of column ``name`` (the rows of ``masks`` whose
+        value is present: ``valid``, None for all), as :meth:`_one` counts them; returns
+        each outcome's rows."""
+        rows: dict[Outcome, np.ndarray] = {}
         for outcome, ms in by_outcome.items():
-            inside = valid if len(by_outcome) == 1 else valid & kernels.member(masks, ms)
-            present = int(np.count_nonzero(inside))
+            inside = kernels.member(masks, ms)
+            rows[outcome] = inside
+            present = int(np.count_nonzero(inside if valid is None else valid & inside))
             if present:
                 self.tally.cells[(name, outcome.label)] += present
-        return True
+        return rows
 
     def _kept(self, masks: np.ndarray) -> np.ndarray | None:
         filters = self.plan.row_filters
@@ -731,20 +744,7 @@ class ColumnarEngine:
         """The column where ``allowed`` (allow) decides its rows, null where the other
         outcomes (redact, deny) do, with each outcome's cells counted as :meth:`_one`
         counts them."""
-        counted = self.tally.cells
-        valid = (
-            pc.is_valid(arr).to_numpy(zero_copy_only=False)
-            if arr.null_count
-            else np.ones(len(arr), dtype=bool)
-        )
-        keep = np.zeros(len(arr), dtype=bool)
-        for outcome, ms in by_outcome.items():
-            inside = kernels.member(masks, ms)
-            present = int(np.count_nonzero(valid & inside))
-            if present:
-                counted[(name, outcome.label)] += present
-            if outcome is allowed:
-                keep = inside
+        keep = self._count(name, _present(arr), masks, by_outcome)[allowed]
         return pc.if_else(pa.array(keep), arr, pa.scalar(None, arr.type))
 
     def _one(
@@ -769,6 +769,11 @@ class ColumnarEngine:
         if w:
             cells[(name, "withheld")] += w
         return res
+
+
+def _present(arr: pa.Array) -> np.ndarray | None:
+    """Which values of ``arr`` are not null, or None if all are."""
+    return pc.is_valid(arr).to_numpy(zero_copy_only=False) if arr.null_count else None
 
 
 def _safe(name: str) -> str:

@@ -197,36 +197,40 @@ def _packed_column(op: Any, arr: pa.Array, out_type: pa.DataType) -> pa.Array | 
     """A string column without nulls given to a batch op that takes it as Arrow holds it
     (random tokens' ``codes``): its data and offsets buffers, no str per value; None
     where that does not apply (the caller goes through Python values)."""
-    codes = getattr(op, "codes", None)
     t = arr.type
-    if codes is None or arr.null_count or not pa.types.is_string(out_type):
+    if arr.null_count or not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         return None
-    if not (pa.types.is_string(t) or pa.types.is_large_string(t)) or len(arr) == 0:
+    if len(arr) == 0:
         return None
     _, offsets, data = arr.buffers()
     width = np.int32 if pa.types.is_string(t) else np.int64
     bounds = np.frombuffer(offsets, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
-    try:
-        drawn = codes(Packed(data if data is not None else b"", bounds))
-    except CannotApply:
-        return None
-    return None if drawn is None else strings_of(drawn)
+    return _coded(op, Packed(data if data is not None else b"", bounds), out_type)
 
 
 def _batched_column(op: Any, values: list[Any], out_type: pa.DataType) -> pa.Array | None:
-    """:func:`_batched` as an Arrow array. An op whose batch form also gives numpy bytes
-    (random tokens' ``codes``: a bulk job's codes, never a str each) has them taken into
-    Arrow as they are."""
-    codes = getattr(op, "codes", None)
-    if codes is not None and pa.types.is_string(out_type) and None not in values:
-        try:
-            drawn = codes(values)
-        except CannotApply:
-            return None
-        if drawn is not None:
-            return strings_of(drawn)
+    """:func:`_batched` as an Arrow array, by the op's array form where it has one
+    (:func:`_coded`)."""
+    if None not in values:
+        column = _coded(op, values, out_type)
+        if column is not None:
+            return column
     done = _batched(op, values)
     return None if done is None else pa.array(done, type=out_type)
+
+
+def _coded(op: Any, values: Any, out_type: pa.DataType) -> pa.Array | None:
+    """The column an op's array form gives (random tokens' ``codes``: a bulk job's codes
+    as numpy bytes, never a str each), taken into Arrow as they are; None where the op
+    has none, declines the batch, or cannot apply (the caller goes on without it)."""
+    codes = getattr(op, "codes", None)
+    if codes is None or not pa.types.is_string(out_type):
+        return None
+    try:
+        drawn = codes(values)
+    except CannotApply:
+        return None
+    return None if drawn is None else strings_of(drawn)
 
 
 def strings_of(codes: np.ndarray) -> pa.Array:

@@ -335,32 +335,17 @@ class Index:
 
     def find_many(self, keys: bytes) -> list[str | None]:
         """The stored token of each key of ``keys`` (16 bytes each, joined), in order,
-        None where there is none: the runs searched with numpy for all keys at once."""
+        None where there is none: the runs searched with numpy for all keys at once
+        (:meth:`find_codes`); without runs, the dicts alone."""
         n = len(keys) // KEY
-        out: list[str | None] = [None] * n
-        recent = self._recent
-        if recent:
-            get = recent.get
-            out = [get(keys[i : i + KEY]) for i in range(0, n * KEY, KEY)]
         if not n or not self._runs:
-            return out
-        qhi, qlo = split_keys(keys)
-        where = np.arange(n)
-        if recent:
-            rest = np.array([t is None for t in out], dtype=bool)
-            qhi, qlo, where = qhi[rest], qlo[rest], where[rest]
-        rows, tokens = self._search(qhi, qlo, where)
-        if rows:
-            width = max(t.dtype.itemsize for t in tokens)
-            at = np.concatenate(rows)
-            placed = np.zeros(n, dtype=f"S{width}")  # tokens in query order, b"" where none
-            placed[at] = np.concatenate([t.astype(f"S{width}", copy=False) for t in tokens])
-            texts = token_texts(placed)
-            if len(at) == n:
-                return cast(list[str | None], texts)
-            for i in at.tolist():
-                out[i] = texts[i]
-        return out
+            get = self._recent.get
+            return [get(keys[i : i + KEY]) for i in range(0, n * KEY, KEY)]
+        placed = self.find_codes(keys)
+        texts = token_texts(placed)  # a code is never empty: b"" is "none"
+        if bool((placed != b"").all()):
+            return cast(list[str | None], texts)
+        return [t or None for t in texts]
 
     def _search(
         self,
